@@ -1,0 +1,67 @@
+# rfenv's build, test and release targets. `make test` is what CI runs.
+SHELL := /bin/bash
+GO ?= go
+BIN ?= bin/rfenv
+BASE_IMAGE ?= rfenv-python:bookworm
+export RFENV_BASE_IMAGE := $(BASE_IMAGE)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -s -w -X github.com/rfenv/rfenv/cmd.version=$(VERSION) -X github.com/rfenv/rfenv/cmd.commit=$(COMMIT) -X github.com/rfenv/rfenv/cmd.date=$(DATE)
+E2E_PKGS := ./...
+TEST_FLAGS ?= -count=1 -timeout 30m
+
+.PHONY: all build test test-unit test-e2e test-shim bench demo lint completions check-completions base-image snapshot clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## base-image: the local Python image tests and the demo build FROM (debootstrap + docker import; idempotent)
+base-image:
+	RFENV_BASE_IMAGE=$(BASE_IMAGE) ./scripts/base-image.sh
+
+## test: everything CI runs — lint, the shim's Python tests, unit and end-to-end Go tests
+test: lint base-image test-shim
+	$(GO) test $(TEST_FLAGS) ./...
+
+## test-unit: tests that need no Docker daemon
+test-unit:
+	$(GO) test $(TEST_FLAGS) -short ./...
+
+## test-e2e: only the end-to-end tests (real Docker daemon, real images)
+test-e2e: base-image
+	$(GO) test $(TEST_FLAGS) -run 'E2E|Example' ./...
+
+test-shim:
+	python3 -m unittest discover -s shim -p 'test_*.py'
+
+## bench: benchmarks; writes BENCHMARKS.md
+bench: base-image build
+	$(GO) run ./bench -out BENCHMARKS.md
+
+## demo: the README's demo on the bundled example environment
+demo: build base-image
+	./scripts/demo.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+completions: build
+	mkdir -p completions
+	$(BIN) completion bash > completions/rfenv.bash
+	$(BIN) completion zsh > completions/_rfenv
+	$(BIN) completion fish > completions/rfenv.fish
+	$(BIN) completion powershell > completions/rfenv.ps1
+
+## check-completions: fails when completions/ is not what the current code generates
+check-completions: completions
+	git diff --exit-code -- completions/
+
+snapshot:
+	$(GO) run github.com/goreleaser/goreleaser/v2@latest release --snapshot --clean
+
+clean:
+	rm -rf bin dist

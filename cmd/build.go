@@ -1,0 +1,112 @@
+package cmd
+
+import (
+	"context"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rfenv/rfenv/cmd/config"
+	"github.com/rfenv/rfenv/pkg/build"
+	"github.com/rfenv/rfenv/pkg/errs"
+)
+
+// BuildOptions are `rfenv build`'s inputs.
+type BuildOptions struct {
+	Dir       string
+	Tag       string
+	Hosts     []string
+	NoCache   bool
+	BuildArgs []string
+	Progress  string
+	Type      string
+	BaseImage string
+	JSON      bool
+}
+
+func newBuildCmd(f *Factory) *cobra.Command {
+	o := &BuildOptions{}
+	c := &cobra.Command{
+		Use:   "build DIR -t TAG",
+		Short: "Build an environment directory into an image",
+		Long: `Build DIR (which holds env.py) into a Docker image with the BuildKit inside dockerd.
+
+Stage 1 builds DIR with its Dockerfile, or with a default one (FROM --base-image, pip install of
+requirements.txt, DIR copied to /app), and tags it TAG-base. For a function-based environment
+(an Actor class or functions in env.py) stage 2 adds rfenv's server and is tagged TAG; an http-based
+one (a FastAPI or Starlette app in env.py) is tagged TAG by stage 1.
+
+Progress goes to stderr; stdout prints only the image reference.`,
+		Example: `  rfenv build ./environments/affine -t affine:latest
+  rfenv build . -t myenv --base-image rfenv-python:bookworm --progress plain
+  rfenv build . -t myenv --host ssh://gpu-box   # build on a remote daemon`,
+		GroupID: groupLifecycle,
+		Args:    exactArgs(1, "one environment directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Dir = args[0]
+			if !cmd.Flags().Changed("host") {
+				o.Hosts = f.Config.Strings(config.KeyHosts)
+			}
+			return runBuild(cmd.Context(), f, o)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&o.Tag, "tag", "t", "", "image tag, e.g. affine:latest (required)")
+	fl.StringArrayVar(&o.Hosts, "host", nil, "Docker host to build on: localhost, unix:///path, ssh://[user@]host[:port] (repeatable)")
+	fl.BoolVar(&o.NoCache, "no-cache", false, "rebuild every step")
+	fl.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (repeatable)")
+	fl.StringVar(&o.Progress, "progress", f.Config.String(config.KeyProgress), "progress output: auto, plain, quiet, rawjson")
+	fl.StringVar(&o.Type, "type", "", "environment type: function or http (default: detect from env.py)")
+	fl.StringVar(&o.BaseImage, "base-image", f.Config.String(config.KeyBaseImage), "FROM of the default Dockerfile (when DIR has none)")
+	fl.BoolVar(&o.JSON, "json", false, "print the result as JSON")
+	return c
+}
+
+func runBuild(ctx context.Context, f *Factory, o *BuildOptions) error {
+	if o.Tag == "" {
+		return errs.New(errs.Usage, "no tag given: rfenv build %s -t NAME[:TAG]", o.Dir)
+	}
+	kind, err := build.ParseKind(o.Type)
+	if err != nil {
+		return errs.Wrap(errs.Usage, err)
+	}
+	args := map[string]string{}
+	for _, kv := range o.BuildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return errs.New(errs.Usage, "--build-arg %q: expected KEY=VALUE", kv)
+		}
+		args[k] = v
+	}
+	switch o.Progress {
+	case "auto", "plain", "quiet", "rawjson", "tty":
+	default:
+		return errs.New(errs.Usage, "--progress %q: use auto, plain, quiet or rawjson", o.Progress)
+	}
+	if f.Quiet {
+		o.Progress = "quiet"
+	}
+	client, err := f.Client()
+	if err != nil {
+		return err
+	}
+	p := f.Printer()
+	results, err := client.Build(ctx, o.Hosts, build.Options{
+		Dir: o.Dir, Tag: o.Tag, Type: kind, BaseImage: o.BaseImage, BuildArgs: args, NoCache: o.NoCache,
+		Progress: f.IO.ErrOut, ProgressMode: o.Progress,
+	})
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		if len(results) == 1 {
+			return p.JSON(results[0])
+		}
+		return p.JSON(results)
+	}
+	for _, r := range results {
+		p.Success("built %s (%s) on %s in %s", r.Image, r.Kind, r.Host, r.Duration.Round(1e7))
+	}
+	_, err = f.IO.Out.Write([]byte(results[0].Image + "\n"))
+	return err
+}

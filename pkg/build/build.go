@@ -1,0 +1,431 @@
+// Package build turns an environment directory (env.py, optionally a Dockerfile and
+// requirements.txt) into a Docker image, through the BuildKit that dockerd embeds.
+//
+// A build has up to two stages, one BuildKit solve each:
+//
+//   - Stage 1 builds the directory with its own Dockerfile, or with a generated one when it has none
+//     (the generated Dockerfile reaches BuildKit through a separate "dockerfile" mount pointing at a
+//     temporary directory: nothing is written into the environment directory).
+//   - Function kind: stage 1 is tagged TAG-base and stage 2 adds the shim (FROM TAG-base, COPY
+//     shim.py, CMD the shim, labels) and is tagged TAG.
+//   - HTTP kind with the generated Dockerfile: stage 1 is tagged TAG directly (uvicorn CMD, labels
+//     through the frontend's label: attributes); there is no TAG-base.
+//   - HTTP kind with the user's Dockerfile: stage 1 is tagged TAG-base; its configuration gives the
+//     port (label rfenv.port, else the single EXPOSEd port, else 8000) and stage 2 only adds the
+//     labels, tagged TAG. The user's CMD is kept.
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/progress/progressui"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/client"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/term"
+
+	"github.com/rfenv/rfenv/shim"
+)
+
+// Options says what to build.
+type Options struct {
+	Dir       string            // the environment directory (holds env.py)
+	Tag       string            // the final image's tag, e.g. "affine:latest" ("affine" means "affine:latest")
+	Type      Kind              // "" detects it from env.py
+	BaseImage string            // FROM of the generated Dockerfile ("" = DefaultBaseImage); unused with the directory's own Dockerfile
+	BuildArgs map[string]string // --build-arg values for stage 1
+	NoCache   bool              // rebuild every step of stage 1
+	// Progress receives BuildKit's progress display (nil discards it).
+	Progress io.Writer
+	// ProgressMode is "auto" (the default: a live display on a terminal, else plain), "plain",
+	// "quiet" or "rawjson" (one JSON status per line), or "tty" (fails unless Progress is a terminal).
+	ProgressMode string
+	Logger       *slog.Logger // nil discards
+}
+
+// Result describes the built image.
+type Result struct {
+	Image    string // the final tag, e.g. "affine:latest"
+	ImageID  string // its ID ("sha256:...")
+	Kind     Kind
+	Port     int           // the port the server listens on inside the container
+	Duration time.Duration // the whole build
+	// BaseImage is the stage-1 tag (TAG-base) when a second stage was built on top of it: always for
+	// the function kind, and for the http kind with the directory's own Dockerfile. Else "".
+	BaseImage string
+}
+
+// Build builds the environment in opts.Dir into the image opts.Tag on the daemon docker talks to
+// (local or through an SSH-tunnelled dialer: BuildKit is reached through the same connection).
+func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, error) {
+	start := time.Now()
+	if docker == nil {
+		return nil, errors.New("build: no Docker client")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := opts.Dir
+	if dir == "" {
+		dir = "."
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot resolve the environment directory %s: %w", dir, err)
+	}
+
+	kind, err := ParseKind(string(opts.Type))
+	if err != nil {
+		return nil, err
+	}
+	src, err := readEnvPy(dir)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "" {
+		kind = DetectSource(src)
+		log.Debug("detected environment type", "dir", absDir, "type", kind)
+	}
+	finalTag, baseTag, err := imageTags(opts.Tag)
+	if err != nil {
+		return nil, err
+	}
+	disp, err := newDisplayFactory(opts.Progress, opts.ProgressMode)
+	if err != nil {
+		return nil, err
+	}
+
+	userDockerfile := regularFile(filepath.Join(absDir, "Dockerfile"))
+	if userDockerfile && opts.BaseImage != "" {
+		log.Warn("the base image option is ignored: the directory has its own Dockerfile", "dir", absDir, "base_image", opts.BaseImage)
+	}
+
+	tmp, err := os.MkdirTemp("", "rfenv-build-")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a temporary directory for the build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	bk, err := bkclient.New(ctx, "",
+		bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return docker.DialHijack(ctx, "/grpc", "h2c", nil)
+		}),
+		bkclient.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
+			return docker.DialHijack(ctx, "/session", proto, meta)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to the Docker daemon's BuildKit: %w", err)
+	}
+	defer bk.Close()
+
+	b := &builder{bk: bk, docker: docker, log: log, disp: disp, dir: absDir}
+	res := &Result{Kind: kind}
+
+	// Stage 1.
+	s1 := stage{
+		name:      "stage 1",
+		image:     baseTag,
+		contextFS: absDir,
+		sharedKey: sharedKey("context", absDir),
+		attrs:     map[string]string{},
+		noCache:   opts.NoCache,
+		buildArgs: opts.BuildArgs,
+		hint:      fmt.Sprintf("fix that step of %s or the files it uses, then build again", filepath.Join(absDir, "Dockerfile")),
+	}
+	if userDockerfile {
+		s1.dockerfileDir = absDir
+	} else {
+		base := opts.BaseImage
+		if base == "" {
+			base = DefaultBaseImage
+		}
+		if err := checkBaseImage(base); err != nil {
+			return nil, err
+		}
+		reqs, err := hasRequirements(absDir)
+		if err != nil {
+			return nil, err
+		}
+		s1.dockerfileDir = filepath.Join(tmp, "stage1")
+		text := defaultDockerfile(base, kind, reqs)
+		if err := writeFiles(s1.dockerfileDir, map[string][]byte{"Dockerfile": []byte(text)}); err != nil {
+			return nil, err
+		}
+		log.Debug("generated Dockerfile", "dir", absDir, "dockerfile", text)
+		s1.hint = fmt.Sprintf("%s has no Dockerfile, so rfenv used its default one (FROM %s); check requirements.txt and env.py, or write your own Dockerfile", absDir, base)
+		if kind == KindHTTP {
+			s1.image = finalTag
+			s1.attrs["label:"+LabelType] = string(KindHTTP)
+			s1.attrs["label:"+LabelPort] = strconv.Itoa(shim.DefaultPort)
+			res.Port = shim.DefaultPort
+		}
+	}
+	id, err := b.solve(ctx, s1)
+	if err != nil {
+		return nil, err
+	}
+	res.Image, res.ImageID = s1.image, id
+	if s1.image == finalTag {
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+	res.BaseImage = baseTag
+
+	// Stage 2.
+	s2dir := filepath.Join(tmp, "stage2")
+	files := map[string][]byte{}
+	ins, err := docker.ImageInspect(ctx, baseTag)
+	if err != nil {
+		return nil, fmt.Errorf("cannot inspect the stage-1 image %s: %w", baseTag, err)
+	}
+	cfg := ins.Config
+	if cfg == nil {
+		cfg = &dockerspec.DockerOCIImageConfig{}
+	}
+	switch kind {
+	case KindFunction:
+		res.Port = shim.DefaultPort
+		appDir := shimAppDir(cfg.WorkingDir, cfg.Env)
+		if appDir != "" {
+			log.Debug("the shim will load env.py from the image's working directory", "image", baseTag, "dir", appDir)
+		}
+		files["Dockerfile"] = []byte(shimDockerfile(baseTag, appDir))
+		files["shim.py"] = shim.Server
+	case KindHTTP:
+		res.Port = ImagePort(cfg.Labels, cfg.ExposedPorts)
+		files["Dockerfile"] = []byte(labelDockerfile(baseTag, res.Port))
+	}
+	if err := writeFiles(s2dir, files); err != nil {
+		return nil, err
+	}
+	id, err = b.solve(ctx, stage{
+		name:          "stage 2",
+		image:         finalTag,
+		contextFS:     s2dir,
+		dockerfileDir: s2dir,
+		sharedKey:     sharedKey("stage2", absDir),
+		attrs:         map[string]string{},
+		hint:          "stage 2 only adds rfenv's shim and labels to " + baseTag + "; check that the image has python3 and that the Docker daemon has disk space",
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Image, res.ImageID = finalTag, id
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// sharedKey names BuildKit's cache of a synced directory. It must differ between directories: with a
+// shared key, BuildKit reuses the previous sync and skips files whose size and mtime match, so a
+// different directory's Dockerfile of the same size and mtime was built instead.
+func sharedKey(purpose, dir string) string {
+	sum := sha256.Sum256([]byte("rfenv\x00" + purpose + "\x00" + dir))
+	return "rfenv-" + hex.EncodeToString(sum[:16])
+}
+
+func writeFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("cannot write %s: %w", filepath.Join(dir, name), err)
+		}
+	}
+	return nil
+}
+
+// stage is one BuildKit solve.
+type stage struct {
+	name          string // for messages: "stage 1"
+	image         string // the tag it exports
+	contextFS     string // the "context" local mount
+	dockerfileDir string // the "dockerfile" local mount (holds "Dockerfile")
+	sharedKey     string
+	attrs         map[string]string // extra frontend attributes
+	buildArgs     map[string]string
+	noCache       bool
+	hint          string // what to do when a step fails
+}
+
+type builder struct {
+	bk     *bkclient.Client
+	docker *client.Client
+	log    *slog.Logger
+	disp   displayFactory
+	dir    string
+}
+
+// solve runs one stage and returns the exported image's ID.
+func (b *builder) solve(ctx context.Context, st stage) (string, error) {
+	t0 := time.Now()
+	ctxFS, err := fsutil.NewFS(st.contextFS)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the build context %s: %w", st.contextFS, err)
+	}
+	dfFS, err := fsutil.NewFS(st.dockerfileDir)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the Dockerfile directory %s: %w", st.dockerfileDir, err)
+	}
+	attrs := map[string]string{"filename": "Dockerfile"}
+	maps.Copy(attrs, st.attrs)
+	for _, k := range slices.Sorted(maps.Keys(st.buildArgs)) {
+		attrs["build-arg:"+k] = st.buildArgs[k]
+	}
+	if st.noCache {
+		attrs["no-cache"] = ""
+	}
+	opt := bkclient.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: attrs,
+		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		SharedKey:     st.sharedKey,
+		Exports:       []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": st.image}}},
+	}
+
+	disp, err := b.disp(st)
+	if err != nil {
+		return "", err
+	}
+	statusCh := make(chan *bkclient.SolveStatus)
+	displayCh := make(chan *bkclient.SolveStatus)
+	col := newCollector()
+	go func() {
+		// Solve closes statusCh when it returns; until then every status must be read, or Solve
+		// blocks: so this loop never stops early, whatever happens to ctx.
+		for s := range statusCh {
+			col.add(s)
+			displayCh <- s
+		}
+		close(displayCh)
+	}()
+	displayDone := make(chan []bkclient.VertexWarning, 1)
+	go func() {
+		warnings, _ := disp.UpdateFrom(context.Background(), displayCh)
+		displayDone <- warnings
+	}()
+
+	b.log.Debug("build stage starting", "stage", st.name, "image", st.image, "context", st.contextFS, "dockerfile_dir", st.dockerfileDir)
+	resp, solveErr := b.bk.Solve(ctx, nil, opt, statusCh)
+	warnings := <-displayDone
+	for _, w := range warnings {
+		b.log.Warn("build warning", "image", st.image, "warning", string(w.Short))
+	}
+	if solveErr != nil {
+		return "", b.stageError(ctx, st, col, solveErr)
+	}
+	id := resp.ExporterResponse["containerimage.digest"]
+	if id == "" {
+		ins, err := b.docker.ImageInspect(ctx, st.image)
+		if err != nil {
+			return "", fmt.Errorf("built %s but cannot inspect it: %w", st.image, err)
+		}
+		id = ins.ID
+	}
+	b.log.Debug("build stage done", "stage", st.name, "image", st.image, "id", id, "duration", time.Since(t0))
+	return id, nil
+}
+
+func (b *builder) stageError(ctx context.Context, st stage, col *collector, solveErr error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("building %s interrupted: %w", st.image, context.Cause(ctx))
+	}
+	if se := col.failure(); se != nil {
+		se.Image, se.Hint, se.cause = st.image, st.hint, solveErr
+		return se
+	}
+	msg := solveErr.Error()
+	if strings.Contains(msg, "Unimplemented") || strings.Contains(msg, "unknown service moby.buildkit") {
+		return fmt.Errorf("building %s: the Docker daemon does not offer BuildKit (needs Docker 18.09 or later on Linux): %w", st.image, solveErr)
+	}
+	return fmt.Errorf("building %s (%s of %s) failed: %w", st.image, st.name, b.dir, solveErr)
+}
+
+// StepError is a failed build step: the step's name as BuildKit shows it, its error and the last
+// lines of its output, so that the message is useful even when the progress display was off.
+type StepError struct {
+	Image string   // the image being built
+	Step  string   // e.g. "[3/4] RUN pip install --no-cache-dir -r requirements.txt"
+	Err   string   // BuildKit's error for the step, e.g. "... exit code: 1"
+	Log   []string // the last lines the step printed
+	Hint  string   // what to do
+	cause error
+}
+
+func (e *StepError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "building %s: step %s failed: %s", e.Image, e.Step, e.Err)
+	if len(e.Log) > 0 {
+		b.WriteString("\nits last output lines:")
+		for _, l := range e.Log {
+			b.WriteString("\n  ")
+			b.WriteString(l)
+		}
+	}
+	if e.Hint != "" {
+		b.WriteString("\n")
+		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+func (e *StepError) Unwrap() error { return e.cause }
+
+type displayFactory func(st stage) (progressui.Display, error)
+
+// newDisplayFactory checks the progress mode once; each stage then gets its own display.
+func newDisplayFactory(w io.Writer, mode string) (displayFactory, error) {
+	if w == nil {
+		w = io.Discard
+		mode = string(progressui.QuietMode)
+	}
+	var m progressui.DisplayMode
+	switch strings.ToLower(mode) {
+	case "", "auto":
+		// progressui's tty display fails on anything but a console.
+		m = progressui.PlainMode
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			m = progressui.TtyMode
+		}
+	case "tty":
+		f, ok := w.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil, errors.New("progress mode tty needs a terminal: use auto, plain, quiet or rawjson")
+		}
+		m = progressui.TtyMode
+	case "plain":
+		m = progressui.PlainMode
+	case "quiet":
+		m = progressui.QuietMode
+	case "rawjson":
+		m = progressui.RawJSONMode
+	default:
+		return nil, fmt.Errorf("unknown progress mode %q: use auto, plain, quiet or rawjson", mode)
+	}
+	return func(st stage) (progressui.Display, error) {
+		d, err := progressui.NewDisplay(w, m,
+			progressui.WithPhase("Building "+st.image),
+			progressui.WithDesc(fmt.Sprintf("rfenv %s: %s", st.name, st.image), ""))
+		if err != nil {
+			return progressui.Display{}, fmt.Errorf("cannot show build progress: %w", err)
+		}
+		return d, nil
+	}, nil
+}

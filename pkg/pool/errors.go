@@ -1,0 +1,88 @@
+package pool
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/rfenv/rfenv/pkg/errs"
+)
+
+// CallError is an error the server answered: the method raised, the arguments did not bind, the
+// method does not exist, the deadline passed in the server.
+type CallError struct {
+	Status    int
+	Type      string
+	Message   string
+	Traceback string
+	Method    string
+	Replica   int
+}
+
+func (e *CallError) Error() string {
+	switch e.Status {
+	case http.StatusNotFound:
+		return e.Message
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("replica %d rejected the environment's token (%s); the environment was probably recreated by another state directory: run `rfenv up` again", e.Replica, e.Message)
+	case http.StatusGatewayTimeout:
+		return fmt.Sprintf("%s: %s", e.Method, e.Message)
+	}
+	if e.Type != "" {
+		return fmt.Sprintf("%s: %s", e.Type, e.Message)
+	}
+	return e.Message
+}
+
+// Unwrap gives the error its kind, which decides the CLI's exit code.
+func (e *CallError) Unwrap() error {
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestHeaderFieldsTooLarge, http.StatusUnprocessableEntity:
+		return errs.Usage
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return errs.NotFound
+	case http.StatusGatewayTimeout:
+		return errs.Deadline
+	case http.StatusInternalServerError:
+		return errs.MethodRaised
+	}
+	return errs.Infra
+}
+
+// decodeCallError reads the shim's error envelope, or a user server's FastAPI-style {"detail": ...}.
+func decodeCallError(status int, body []byte, method string, replica int) *CallError {
+	e := &CallError{Status: status, Method: method, Replica: replica}
+	var env struct {
+		Error *struct {
+			Type      string `json:"type"`
+			Message   string `json:"message"`
+			Traceback string `json:"traceback"`
+		} `json:"error"`
+		Detail json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal(body, &env) == nil && env.Error != nil {
+		e.Type, e.Message, e.Traceback = env.Error.Type, env.Error.Message, env.Error.Traceback
+		return e
+	}
+	if len(env.Detail) > 0 {
+		var s string
+		if json.Unmarshal(env.Detail, &s) == nil {
+			e.Message = s
+		} else {
+			e.Message = string(env.Detail)
+		}
+	} else {
+		e.Message = fmt.Sprintf("HTTP %d: %s", status, truncate(string(body), 300))
+	}
+	if status == http.StatusInternalServerError && e.Type == "" {
+		e.Type = "ServerError"
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,120 @@
+// Package pool calls an environment's replicas: it balances calls over them, tracks their health,
+// fails over when a call certainly never reached a replica, and enforces deadlines on both ends.
+package pool
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ContextDialer opens connections to a replica's address (directly, or through an SSH connection).
+type ContextDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Endpoint is one replica as the pool sees it.
+type Endpoint struct {
+	Index   int
+	Host    string        // the host spec it runs on, for stats
+	Address string        // host:port of its server
+	Dialer  ContextDialer // nil means a direct TCP connection
+}
+
+// replica is an endpoint plus its connections and health as this process sees them.
+type replica struct {
+	ep        Endpoint
+	base      string // "http://addr"
+	callURL   string
+	transport *http.Transport
+
+	inFlight atomic.Int64
+	healthy  atomic.Bool
+	// busy: the server reported calls running past their deadline (a sync method cannot be cancelled),
+	// so it gets no calls until /health says ok again.
+	busy    atomic.Bool
+	probing atomic.Bool
+	reason  atomic.Pointer[string] // why it is out of rotation
+
+	requests atomic.Int64 // calls this process sent it
+	failures atomic.Int64
+}
+
+// dialError marks a failure to connect: the request certainly never reached the server.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+func newReplica(ep Endpoint, maxConns int) *replica {
+	d := ep.Dialer
+	if d == nil {
+		d = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	}
+	addr := ep.Address
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return c, nil
+		},
+		MaxIdleConns:        maxConns,
+		MaxIdleConnsPerHost: maxConns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		// Large enough for a 64 MiB result in few syscalls without holding much memory per idle conn.
+		ReadBufferSize:  64 << 10,
+		WriteBufferSize: 64 << 10,
+	}
+	r := &replica{ep: ep, base: "http://" + addr, callURL: "http://" + addr + "/call", transport: tr}
+	r.healthy.Store(true)
+	return r
+}
+
+func (r *replica) available() bool { return r.healthy.Load() && !r.busy.Load() }
+
+func (r *replica) name() string { return "replica " + strconv.Itoa(r.ep.Index) + " (" + r.ep.Address + " on " + r.ep.Host + ")" }
+
+func (r *replica) setReason(s string) { r.reason.Store(&s) }
+
+func (r *replica) why() string {
+	if p := r.reason.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// isDialError says the error happened before any byte of the request left this process.
+func isDialError(err error) bool {
+	var de *dialError
+	return errors.As(err, &de)
+}
+
+// health tracking shared by a pool's replicas.
+type health struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever a replica rejoins
+}
+
+func newHealth() *health { return &health{changed: make(chan struct{})} }
+
+func (h *health) notify() {
+	h.mu.Lock()
+	close(h.changed)
+	h.changed = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *health) wait() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.changed
+}

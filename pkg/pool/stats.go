@@ -1,0 +1,162 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// InstanceStats is one replica's view: counts come from its server, so they include calls made by
+// every process, while Healthy is probed now.
+type InstanceStats struct {
+	Index     int     `json:"index"`
+	Host      string  `json:"host"`
+	Address   string  `json:"address"`
+	Port      int     `json:"port"`
+	Healthy   bool    `json:"healthy"`
+	Status    string  `json:"status"`
+	Requests  int64   `json:"requests"`
+	InFlight  int64   `json:"in_flight"`
+	Errors    int64   `json:"errors"`
+	Overdue   int64   `json:"overdue"`
+	MeanMs    float64 `json:"mean_ms"`
+	P50Ms     float64 `json:"p50_ms"`
+	UptimeS   float64 `json:"uptime_s"`
+	Error     string  `json:"error,omitempty"`
+	hasServer bool
+}
+
+// Stats summarises a pool.
+type Stats struct {
+	Name             string          `json:"name"`
+	TotalInstances   int             `json:"total_instances"`
+	HealthyInstances int             `json:"healthy_instances"`
+	TotalRequests    int64           `json:"total_requests"`
+	Instances        []InstanceStats `json:"instances"`
+}
+
+type shimStats struct {
+	Requests  int64   `json:"requests"`
+	InFlight  int64   `json:"in_flight"`
+	Errors    int64   `json:"errors"`
+	Overdue   int64   `json:"overdue"`
+	UptimeS   float64 `json:"uptime_s"`
+	LatencyMs struct {
+		Mean float64 `json:"mean"`
+		P50  float64 `json:"p50"`
+	} `json:"latency_ms"`
+}
+
+// Stats asks every replica for its health and counters, all at once.
+func (p *Pool) Stats(ctx context.Context) Stats {
+	out := Stats{Name: p.opts.Name, TotalInstances: len(p.replicas), Instances: make([]InstanceStats, len(p.replicas))}
+	var wg sync.WaitGroup
+	for i, r := range p.replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out.Instances[i] = p.instanceStats(ctx, r)
+		}()
+	}
+	wg.Wait()
+	for _, s := range out.Instances {
+		if s.Healthy {
+			out.HealthyInstances++
+		}
+		out.TotalRequests += s.Requests
+	}
+	return out
+}
+
+func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
+	s := InstanceStats{Index: r.ep.Index, Host: r.ep.Host}
+	if h, port, err := net.SplitHostPort(r.ep.Address); err == nil {
+		s.Address = h
+		s.Port, _ = strconv.Atoi(port)
+	}
+	h, err := p.probeHealth(ctx, r)
+	s.Status = h.Status
+	if err != nil {
+		s.Error = shortError(err)
+		return s
+	}
+	s.Healthy = h.Ready()
+	if h.Error != nil {
+		s.Error = h.Error.Type + ": " + h.Error.Message
+	}
+	if p.opts.Kind == KindHTTP {
+		// A user's server has no /stats: report what this process saw.
+		s.Requests, s.InFlight, s.Errors = r.requests.Load(), r.inFlight.Load(), r.failures.Load()
+		return s
+	}
+	var st shimStats
+	if err := p.getJSON(ctx, r, "/stats", &st); err != nil {
+		s.Error = shortError(err)
+		return s
+	}
+	s.hasServer = true
+	s.Requests, s.InFlight, s.Errors, s.Overdue = st.Requests, st.InFlight, st.Errors, st.Overdue
+	s.MeanMs, s.P50Ms, s.UptimeS = st.LatencyMs.Mean, st.LatencyMs.P50, st.UptimeS
+	return s
+}
+
+// getJSON GETs an authenticated endpoint of one replica.
+func (p *Pool) getJSON(ctx context.Context, r *replica, path string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
+	req.Header.Set("Authorization", p.authz)
+	resp, err := r.transport.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := readBody(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return decodeCallError(resp.StatusCode, data, path, r.ep.Index)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("malformed %s reply from %s: %w", path, r.name(), err)
+	}
+	return nil
+}
+
+// Probe reports each replica's health now, and updates the pool's rotation to match.
+func (p *Pool) Probe(ctx context.Context) []Health {
+	out := make([]Health, len(p.replicas))
+	var wg sync.WaitGroup
+	for i, r := range p.replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := p.probeHealth(ctx, r)
+			out[i] = h
+			if err != nil || !h.Ready() {
+				if err == nil {
+					err = fmt.Errorf("%s", h.Status)
+				}
+				p.markDown(r, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// HealthOf probes the replica with the given index.
+func (p *Pool) HealthOf(ctx context.Context, index int) (Health, error) {
+	for _, r := range p.replicas {
+		if r.ep.Index == index {
+			return p.probeHealth(ctx, r)
+		}
+	}
+	return Health{}, fmt.Errorf("no replica %d", index)
+}

@@ -1,0 +1,39 @@
+package rfenv
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// configHash identifies an environment's configuration, so that up reuses replicas only when nothing
+// changed. It covers variable values, which are secrets, so it is keyed with the environment's token:
+// the label it lands in cannot be used to test guesses of a secret by anyone without the token.
+func configHash(token string, img imageInfo, kind string, o UpOptions) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "image=%s\nkind=%s\nport=%d\n", img.ID, kind, img.Port)
+	writeMap(&b, "env", o.Env)
+	writeMap(&b, "secret", o.Secrets)
+	writeMap(&b, "label", o.Labels)
+	fmt.Fprintf(&b, "memory=%d\ncpus=%d\ngpus=%s\nnetwork=%s\n", o.Memory, o.NanoCPUs, o.GPUs, o.Network)
+	for _, v := range o.Volumes {
+		fmt.Fprintf(&b, "volume=%s\n", v)
+	}
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte(b.String()))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func writeMap(b *strings.Builder, kind string, m map[string]string) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(b, "%s:%q=%q\n", kind, k, m[k])
+	}
+}

@@ -1,0 +1,164 @@
+package rfenv
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/state"
+)
+
+// Env is a running environment: a pool of replicas to call. It is safe for concurrent use by many
+// goroutines; calls reuse keep-alive connections per replica.
+type Env struct {
+	c    *Client
+	rec  *state.Environment
+	pool *pool.Pool
+}
+
+// Name is the environment's name.
+func (e *Env) Name() string { return e.rec.Name }
+
+// Record is the environment as the state file records it.
+func (e *Env) Record() state.Environment { return *e.rec }
+
+// Call calls method with keyword arguments (a map, a struct, or nil) and returns its JSON result.
+// The context's deadline is enforced by the server too: an async method is cancelled there.
+func (e *Env) Call(ctx context.Context, method string, kwargs any) (json.RawMessage, error) {
+	return e.pool.Call(ctx, pool.Request{Method: method, Kwargs: kwargs})
+}
+
+// CallArgs calls method with positional and keyword arguments.
+func (e *Env) CallArgs(ctx context.Context, method string, args []any, kwargs any) (json.RawMessage, error) {
+	return e.pool.Call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
+}
+
+// CallInto calls method and decodes its result into out.
+func (e *Env) CallInto(ctx context.Context, method string, kwargs any, out any) error {
+	res, err := e.Call(ctx, method, kwargs)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(res, out)
+}
+
+// Pool is the environment's replica pool, for batch calls and finer control.
+func (e *Env) Pool() *pool.Pool { return e.pool }
+
+// Methods lists the environment's methods.
+func (e *Env) Methods(ctx context.Context) ([]pool.Method, error) { return e.pool.Methods(ctx) }
+
+// Stats reports each replica's health and counters.
+func (e *Env) Stats(ctx context.Context) pool.Stats { return e.pool.Stats(ctx) }
+
+// Close removes the environment's replicas and forgets it (the same as `rfenv down NAME`).
+func (e *Env) Close(ctx context.Context) error {
+	e.pool.Close()
+	_, err := e.c.Down(ctx, []string{e.rec.Name}, DownOptions{})
+	return err
+}
+
+// Release closes this process's connections to the replicas and leaves them running.
+func (e *Env) Release() { e.pool.Close() }
+
+// EnvOption adjusts how an Env calls its replicas.
+type EnvOption func(*envConfig)
+
+type envConfig struct {
+	pool     pool.Options
+	sharedRR bool
+}
+
+// WithRetries lets calls that may have reached a replica be retried on another one (side effects
+// could then happen twice). Calls that certainly never reached one are always failed over.
+func WithRetries(n int) EnvOption { return func(o *envConfig) { o.pool.Retries = n } }
+
+// WithBalancing overrides the environment's balancing strategy for this process.
+func WithBalancing(strategy string) EnvOption {
+	return func(o *envConfig) { o.pool.Strategy = strategy }
+}
+
+// WithCallTimeout sets the deadline of calls whose context has none.
+func WithCallTimeout(d time.Duration) EnvOption {
+	return func(o *envConfig) { o.pool.DefaultTimeout = d }
+}
+
+// WithSharedRoundRobin numbers round-robin picks through a counter beside the state file, so that
+// separate processes (one `rfenv call` each) still take turns.
+func WithSharedRoundRobin() EnvOption { return func(o *envConfig) { o.sharedRR = true } }
+
+// Get returns the environment named name from the state file, ready to call. It makes no Docker
+// calls: replicas are reached at the addresses recorded by up.
+func (c *Client) Get(ctx context.Context, name string, opts ...EnvOption) (*Env, error) {
+	rec, err := c.store.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.newEnvFromInstances(rec, rec.Instances, opts...)
+}
+
+func (c *Client) newEnvFromInstances(rec *state.Environment, instances []state.Instance, opts ...EnvOption) (*Env, error) {
+	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, Logger: c.log}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	po := cfg.pool
+	if cfg.sharedRR {
+		name := rec.Name
+		po.Counter = func() (uint64, error) { return c.store.NextCounter(context.Background(), name) }
+	}
+	eps := make([]pool.Endpoint, 0, len(instances))
+	for _, in := range instances {
+		ep := pool.Endpoint{Index: in.Index, Host: in.Host}
+		port := in.Port
+		if port == 0 {
+			port = rec.Port
+		}
+		switch {
+		case in.URL != "":
+			ep.Address = in.URL
+		default:
+			ep.Address = net.JoinHostPort(in.Address, strconv.Itoa(port))
+		}
+		if sp, err := host.Parse(in.Host); err == nil && sp.Kind == host.SSH {
+			ep.Dialer = &lazyHostDialer{c: c, spec: sp}
+		}
+		eps = append(eps, ep)
+	}
+	p, err := pool.New(eps, po)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{c: c, rec: rec, pool: p}, nil
+}
+
+// lazyHostDialer connects to a remote host only when a call first needs it.
+type lazyHostDialer struct {
+	c    *Client
+	spec host.Spec
+}
+
+func (d *lazyHostDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := d.c.conn(ctx, d.spec)
+	if err != nil {
+		return nil, err
+	}
+	return conn.DialContext(ctx, network, addr)
+}
+
+// List returns the environments in the state file.
+func (c *Client) List(ctx context.Context) ([]*state.Environment, error) {
+	f, err := c.store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*state.Environment, 0, len(f.Environments))
+	for _, n := range f.Names() {
+		out = append(out, f.Environments[n])
+	}
+	return out, nil
+}
