@@ -39,6 +39,7 @@ import (
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/term"
 
+	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/shim"
 )
 
@@ -75,7 +76,7 @@ type Result struct {
 func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, error) {
 	start := time.Now()
 	if docker == nil {
-		return nil, errors.New("build: no Docker client")
+		return nil, errors.New("cannot build: no Docker client given")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -92,7 +93,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 
 	kind, err := ParseKind(string(opts.Type))
 	if err != nil {
-		return nil, err
+		return nil, errs.Wrap(errs.Usage, err)
 	}
 	src, err := readEnvPy(dir)
 	if err != nil {
@@ -104,11 +105,11 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 	}
 	finalTag, baseTag, err := imageTags(opts.Tag)
 	if err != nil {
-		return nil, err
+		return nil, errs.Wrap(errs.Usage, err)
 	}
 	disp, err := newDisplayFactory(opts.Progress, opts.ProgressMode)
 	if err != nil {
-		return nil, err
+		return nil, errs.Wrap(errs.Usage, err)
 	}
 
 	userDockerfile := regularFile(filepath.Join(absDir, "Dockerfile"))
@@ -140,7 +141,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 
 	// Stage 1.
 	s1 := stage{
-		name:      "stage 1",
+		name:      "stage 1 of 2",
 		image:     baseTag,
 		contextFS: absDir,
 		sharedKey: sharedKey("context", absDir),
@@ -157,7 +158,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 			base = DefaultBaseImage
 		}
 		if err := checkBaseImage(base); err != nil {
-			return nil, err
+			return nil, errs.Wrap(errs.Usage, err)
 		}
 		reqs, err := hasRequirements(absDir)
 		if err != nil {
@@ -171,6 +172,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 		log.Debug("generated Dockerfile", "dir", absDir, "dockerfile", text)
 		s1.hint = fmt.Sprintf("%s has no Dockerfile, so rfenv used its default one (FROM %s); check requirements.txt and env.py, or write your own Dockerfile", absDir, base)
 		if kind == KindHTTP {
+			s1.name = "stage 1 of 1"
 			s1.image = finalTag
 			s1.attrs["label:"+LabelType] = string(KindHTTP)
 			s1.attrs["label:"+LabelPort] = strconv.Itoa(shim.DefaultPort)
@@ -193,7 +195,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 	files := map[string][]byte{}
 	ins, err := docker.ImageInspect(ctx, baseTag)
 	if err != nil {
-		return nil, fmt.Errorf("cannot inspect the stage-1 image %s: %w", baseTag, err)
+		return nil, errs.Wrap(errs.Infra, fmt.Errorf("cannot inspect the stage-1 image %s: %w", baseTag, err))
 	}
 	cfg := ins.Config
 	if cfg == nil {
@@ -216,7 +218,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 		return nil, err
 	}
 	id, err = b.solve(ctx, stage{
-		name:          "stage 2",
+		name:          "stage 2 of 2",
 		image:         finalTag,
 		contextFS:     s2dir,
 		dockerfileDir: s2dir,
@@ -302,7 +304,7 @@ func (b *builder) solve(ctx context.Context, st stage) (string, error) {
 
 	disp, err := b.disp(st)
 	if err != nil {
-		return "", err
+		return "", errs.Wrap(errs.Usage, err)
 	}
 	statusCh := make(chan *bkclient.SolveStatus)
 	displayCh := make(chan *bkclient.SolveStatus)
@@ -349,13 +351,19 @@ func (b *builder) stageError(ctx context.Context, st stage, col *collector, solv
 	}
 	if se := col.failure(); se != nil {
 		se.Image, se.Hint, se.cause = st.image, st.hint, solveErr
+		if ref, ok := strings.CutPrefix(se.Step, "[internal] load metadata for "); ok {
+			se.Hint = fmt.Sprintf("the image %s could not be found locally or pulled: pull it (docker pull %s) or use an image the daemon already has", ref, ref)
+		}
 		return se
 	}
 	msg := solveErr.Error()
 	if strings.Contains(msg, "Unimplemented") || strings.Contains(msg, "unknown service moby.buildkit") {
-		return fmt.Errorf("building %s: the Docker daemon does not offer BuildKit (needs Docker 18.09 or later on Linux): %w", st.image, solveErr)
+		return errs.Wrap(errs.Infra, fmt.Errorf("building %s: the Docker daemon does not offer BuildKit (it needs Docker 18.09 or later on Linux): %w", st.image, solveErr))
 	}
-	return fmt.Errorf("building %s (%s of %s) failed: %w", st.image, st.name, b.dir, solveErr)
+	if strings.Contains(msg, "dockerfile parse error") || strings.Contains(msg, "failed to create LLB definition") {
+		return fmt.Errorf("building %s: invalid Dockerfile: %w\nfix %s and build again", st.image, solveErr, filepath.Join(st.dockerfileDir, "Dockerfile"))
+	}
+	return fmt.Errorf("building %s (%s, %s) failed: %w", st.image, st.name, b.dir, solveErr)
 }
 
 // StepError is a failed build step: the step's name as BuildKit shows it, its error and the last
@@ -371,7 +379,7 @@ type StepError struct {
 
 func (e *StepError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "building %s: step %s failed: %s", e.Image, e.Step, e.Err)
+	fmt.Fprintf(&b, "building %s: step %q failed: %s", e.Image, e.Step, e.Err)
 	if len(e.Log) > 0 {
 		b.WriteString("\nits last output lines:")
 		for _, l := range e.Log {
@@ -419,10 +427,14 @@ func newDisplayFactory(w io.Writer, mode string) (displayFactory, error) {
 	default:
 		return nil, fmt.Errorf("unknown progress mode %q: use auto, plain, quiet or rawjson", mode)
 	}
+	stages := 0
 	return func(st stage) (progressui.Display, error) {
+		if stages++; stages > 1 && m == progressui.PlainMode {
+			_, _ = io.WriteString(w, "\n")
+		}
 		d, err := progressui.NewDisplay(w, m,
 			progressui.WithPhase("Building "+st.image),
-			progressui.WithDesc(fmt.Sprintf("rfenv %s: %s", st.name, st.image), ""))
+			progressui.WithDesc(fmt.Sprintf("rfenv build, %s: %s", st.name, st.image), ""))
 		if err != nil {
 			return progressui.Display{}, fmt.Errorf("cannot show build progress: %w", err)
 		}

@@ -15,11 +15,13 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
 
+	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/testutil/dockertest"
 	"github.com/rfenv/rfenv/shim"
 )
@@ -392,6 +394,73 @@ func TestBuildBadDockerfile(t *testing.T) {
 	t.Logf("error: %v", err)
 }
 
+// TestBuildCancel: cancelling the context stops a running step and Build returns promptly.
+func TestBuildCancel(t *testing.T) {
+	t.Parallel()
+	docker := newDocker(t)
+	tag, im := uniqueTag(t, docker, "cancel")
+	dir := envDir(t, map[string]string{"env.py": functionEnvPy, "Dockerfile": "FROM " + dockertest.BaseImage() + "\nRUN echo started-sleeping && sleep 120\n"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pw := &signalWriter{marker: "started-sleeping", seen: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		res, err := Build(ctx, docker, Options{Dir: dir, Tag: tag, Progress: pw, ProgressMode: "plain", NoCache: true})
+		im.add(res)
+		done <- err
+	}()
+	select {
+	case <-pw.seen:
+	case err := <-done:
+		t.Fatalf("Build returned before the step ran: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the RUN step never started")
+	}
+	t0 := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Build = %v, want context.Canceled", err)
+		}
+		t.Logf("returned %v after cancel: %v", time.Since(t0), err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Build did not return within 20s of cancel")
+	}
+}
+
+type signalWriter struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker string
+	seen   chan struct{}
+	once   sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.marker+"\n") && strings.Contains(w.buf.String(), "] "+w.marker) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
+}
+
+func TestBuildMissingBaseImage(t *testing.T) {
+	t.Parallel()
+	docker := newDocker(t)
+	tag, im := uniqueTag(t, docker, "nobase")
+	dir := envDir(t, map[string]string{"env.py": functionEnvPy})
+	res, err := Build(context.Background(), docker, Options{Dir: dir, Tag: tag, BaseImage: "rfenv-no-such-image:never"})
+	im.add(res)
+	var se *StepError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "docker pull docker.io/library/rfenv-no-such-image:never") {
+		t.Fatalf("Build = %v, want a StepError telling to pull the image", err)
+	}
+	t.Logf("error: %v", err)
+}
+
 func TestBuildNoEnvPy(t *testing.T) {
 	t.Parallel()
 	docker := newDocker(t)
@@ -418,8 +487,8 @@ func TestBuildBadOptions(t *testing.T) {
 		{Dir: dir, Tag: "ok:v1", ProgressMode: "tty", Progress: io.Discard},
 		{Dir: dir, Tag: "ok:v1", BaseImage: "python:3.12\nRUN rm -rf /"},
 	} {
-		if _, err := Build(context.Background(), docker, opts); err == nil {
-			t.Errorf("Build(%+v) succeeded", opts)
+		if _, err := Build(context.Background(), docker, opts); !errors.Is(err, errs.Usage) {
+			t.Errorf("Build(%+v) = %v, want a usage error", opts, err)
 		} else {
 			t.Logf("%v", err)
 		}

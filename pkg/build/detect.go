@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rfenv/rfenv/pkg/errs"
 )
 
 // Kind is how an environment is served.
@@ -45,8 +47,8 @@ func (e *NoEnvPyError) Error() string {
 	return fmt.Sprintf("no env.py in %s: an environment directory needs env.py (run \"rfenv init %s\" to create one)", e.Dir, e.Dir)
 }
 
-// Is makes errors.Is(err, ErrNoEnvPy) true.
-func (e *NoEnvPyError) Is(target error) bool { return target == ErrNoEnvPy }
+// Is makes errors.Is(err, ErrNoEnvPy) and errors.Is(err, errs.Usage) true.
+func (e *NoEnvPyError) Is(target error) bool { return target == ErrNoEnvPy || target == errs.Usage }
 
 // Detect reads DIR/env.py and tells its kind: KindHTTP when it defines, at module scope, an `app`
 // built by calling FastAPI or Starlette (resolved through the file's imports), else KindFunction.

@@ -196,3 +196,9 @@ func trimSlash(s string) string {
 	}
 	return s
 }
+
+// CloseAll removes every environment this state directory knows (the registry's "close all").
+func (c *Client) CloseAll(ctx context.Context) error {
+	_, err := c.DownAll(ctx, DownOptions{})
+	return err
+}

@@ -13,7 +13,9 @@ package sshd
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
 	"net"
@@ -43,8 +45,10 @@ type Server struct {
 	Host string
 	// Port is the port sshd listens on.
 	Port int
-	// HostKey is the server's public host key.
+	// HostKey is the server's public host key (ed25519).
 	HostKey ssh.PublicKey
+	// HostKeys are all its host keys: HostKey, then an ECDSA one with WithECDSAHostKey.
+	HostKeys []ssh.PublicKey
 	// ClientKeyPath is an unencrypted OpenSSH private key (ed25519) that the server accepts.
 	ClientKeyPath string
 	// ClientKey is the signer for ClientKeyPath.
@@ -67,6 +71,7 @@ type Server struct {
 type settings struct {
 	extra []string
 	keys  []ssh.PublicKey
+	ecdsa bool
 }
 
 // Option changes how a server is started.
@@ -75,6 +80,12 @@ type Option func(*settings)
 // WithConfig adds lines to the generated sshd_config (for example "MaxStartups 2").
 func WithConfig(lines ...string) Option {
 	return func(s *settings) { s.extra = append(s.extra, lines...) }
+}
+
+// WithECDSAHostKey gives the server a second host key, ECDSA P-256 (which x/crypto's clients
+// prefer to ed25519 by default).
+func WithECDSAHostKey() Option {
+	return func(s *settings) { s.ecdsa = true }
 }
 
 // WithAuthorizedKeys authorises more public keys besides the generated client key.
@@ -112,6 +123,13 @@ func prepare(t testing.TB, host string, port int, ns *Netns, opts []Option) *Ser
 	}
 	hostKeyPath := filepath.Join(dir, "ssh_host_ed25519_key")
 	s.HostKey = WriteKey(t, hostKeyPath, "")
+	s.HostKeys = []ssh.PublicKey{s.HostKey}
+	hostKeyLines := []string{"HostKey " + hostKeyPath}
+	if st.ecdsa {
+		p := filepath.Join(dir, "ssh_host_ecdsa_key")
+		s.HostKeys = append(s.HostKeys, writeECDSAKey(t, p))
+		hostKeyLines = append(hostKeyLines, "HostKey "+p)
+	}
 	s.ClientKeyPath = filepath.Join(dir, "id_ed25519")
 	WriteKey(t, s.ClientKeyPath, "")
 	signer, err := LoadSigner(s.ClientKeyPath)
@@ -123,11 +141,12 @@ func prepare(t testing.TB, host string, port int, ns *Netns, opts []Option) *Ser
 	for _, k := range st.keys {
 		s.AuthorizeKey(k)
 	}
-	cfg := []string{
+	cfg := append([]string{
 		"ListenAddress " + s.Addr,
-		"HostKey " + hostKeyPath,
-		"PidFile " + filepath.Join(dir, "sshd.pid"),
-		"AuthorizedKeysFile " + s.authPath,
+	}, hostKeyLines...)
+	cfg = append(cfg,
+		"PidFile "+filepath.Join(dir, "sshd.pid"),
+		"AuthorizedKeysFile "+s.authPath,
 		"UsePAM no",
 		"StrictModes no",
 		"PermitRootLogin yes",
@@ -147,7 +166,7 @@ func prepare(t testing.TB, host string, port int, ns *Netns, opts []Option) *Ser
 		"MaxStartups 200",
 		"MaxSessions 200",
 		"Subsystem sftp internal-sftp",
-	}
+	)
 	cfg = append(cfg, st.extra...)
 	if err := os.WriteFile(s.configPath, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
 		t.Fatalf("sshd: write config: %v", err)
@@ -253,6 +272,33 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.stop(syscall.SIGKILL)
 	s.start()
+}
+
+// Freeze stops (SIGSTOP) the processes serving the current connections, so the server goes silent
+// without closing any socket, as a hung host would; the listener keeps accepting new connections.
+// The returned function (also run at cleanup) resumes them; calling it again does nothing.
+func (s *Server) Freeze() (thaw func()) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("sshd: Freeze: the server is not running")
+	}
+	pids := descendants(cmd.Process.Pid)
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		})
+	}
+	s.t.Cleanup(thaw)
+	return thaw
 }
 
 // Running reports whether the listener process is alive.
@@ -408,6 +454,9 @@ func (s *Server) Target(socket string) string {
 // Log returns what sshd has written to stderr so far.
 func (s *Server) Log() string { return s.log.String() }
 
+// WaitLog waits until sshd's log contains sub; false if it does not within timeout.
+func (s *Server) WaitLog(sub string, timeout time.Duration) bool { return s.log.wait(sub, timeout) }
+
 // CutLink takes the host side of the namespace's veth pair down: packets to and from the server
 // are dropped, as when a network link fails (connections hang rather than being reset).
 // Only for servers started with StartInNetns.
@@ -458,6 +507,26 @@ func WriteKey(t testing.TB, path, passphrase string) ssh.PublicKey {
 	return sshPub
 }
 
+func writeECDSAKey(t testing.TB, path string) ssh.PublicKey {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("sshd: generate key: %v", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "rfenv-test")
+	if err != nil {
+		t.Fatalf("sshd: marshal key: %v", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatalf("sshd: write key: %v", err)
+	}
+	pub, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatalf("sshd: public key: %v", err)
+	}
+	return pub
+}
+
 // LoadSigner reads an unencrypted private key file.
 func LoadSigner(path string) (ssh.Signer, error) {
 	b, err := os.ReadFile(path)
@@ -468,14 +537,42 @@ func LoadSigner(path string) (ssh.Signer, error) {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced at every write
 }
 
 func (b *syncBuffer) WriteString(s string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.b.WriteString(s)
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
+}
+
+// wait returns once the buffer contains sub, or false after timeout.
+func (b *syncBuffer) wait(sub string, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		b.mu.Lock()
+		if strings.Contains(b.b.String(), sub) {
+			b.mu.Unlock()
+			return true
+		}
+		if b.changed == nil {
+			b.changed = make(chan struct{})
+		}
+		ch := b.changed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {

@@ -1,0 +1,157 @@
+// Package e2e holds what end-to-end tests share: the fixture environments under testdata/envs built
+// into images once per test binary, state directories whose containers are removed after the test,
+// and queries of what really runs on the daemon.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/rfenv/rfenv/pkg/build"
+	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/state"
+	"github.com/rfenv/rfenv/pkg/testutil/dockertest"
+)
+
+// Root is the repository's root directory.
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// EnvDir is the path of a fixture environment (testdata/envs/NAME).
+func EnvDir(t testing.TB, name string) string { return filepath.Join(Root(t), "testdata", "envs", name) }
+
+// Docker returns a client of the local daemon, failing the test when there is none.
+func Docker(t testing.TB) *client.Client {
+	t.Helper()
+	dockertest.Require(t)
+	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// Image builds fixture environment name (once per test binary) and returns its tag.
+func Image(t testing.TB, name string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if tag, ok := built[name]; ok {
+		return tag
+	}
+	cli := Docker(t)
+	tag := "rfenv-test-" + name + ":latest"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if _, err := build.Build(ctx, cli, build.Options{Dir: EnvDir(t, name), Tag: tag, BaseImage: dockertest.BaseImage()}); err != nil {
+		t.Fatalf("build fixture %s: %v", name, err)
+	}
+	built[name] = tag
+	return tag
+}
+
+// StateDir returns a fresh state directory; when the test ends, every container labelled with it is
+// removed, so that a failing test leaks nothing.
+func StateDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	cli := Docker(t)
+	id := state.StateID(dir)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, c := range List(t, cli, id) {
+			cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		}
+	})
+	return dir
+}
+
+// List returns the containers (running or not) labelled with a state directory's ID.
+func List(t testing.TB, cli *client.Client, stateID string) []container.Summary {
+	t.Helper()
+	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", containers.LabelState+"="+stateID),
+	})
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	return res.Items
+}
+
+// Inspect returns a container's full description.
+func Inspect(t testing.TB, cli *client.Client, id string) container.InspectResponse {
+	t.Helper()
+	res, err := cli.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatalf("inspect %s: %v", id, err)
+	}
+	return res.Container
+}
+
+// AssertNoPublishedPorts fails if any of the containers publishes a port on its host.
+func AssertNoPublishedPorts(t testing.TB, cli *client.Client, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		c := Inspect(t, cli, id)
+		if c.HostConfig != nil && len(c.HostConfig.PortBindings) > 0 {
+			t.Errorf("container %s publishes ports: %v", c.Name, c.HostConfig.PortBindings)
+		}
+		if c.HostConfig != nil && c.HostConfig.PublishAllPorts {
+			t.Errorf("container %s publishes all ports", c.Name)
+		}
+		if c.NetworkSettings != nil {
+			for p, b := range c.NetworkSettings.Ports {
+				if len(b) > 0 {
+					t.Errorf("container %s has port %s bound on the host: %v", c.Name, p, b)
+				}
+			}
+		}
+	}
+}
+
+// Eventually polls cond every few milliseconds until it holds or the timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	delay := 5 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(delay)
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+}
+
+var _ = fmt.Sprint

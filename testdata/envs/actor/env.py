@@ -1,0 +1,57 @@
+"""Test environment: an Actor with sync and async methods, one that raises, one that sleeps."""
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from os.path import join  # an imported name: must not be callable
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Actor:
+    def __init__(self):
+        self.secret = os.environ.get("TEST_SECRET", "")
+        self.calls = 0
+
+    def add(self, a: int, b: int = 1) -> int:
+        """Add two integers."""
+        self.calls += 1
+        return a + b
+
+    async def echo(self, value=None):
+        """Return the value unchanged."""
+        return value
+
+    def fail(self, message: str = "boom"):
+        """Raise ValueError."""
+        raise ValueError(message)
+
+    async def sleep(self, seconds: float) -> float:
+        """Sleep asynchronously."""
+        await asyncio.sleep(seconds)
+        return seconds
+
+    def sleep_sync(self, seconds: float) -> float:
+        """Sleep in a thread."""
+        time.sleep(seconds)
+        return seconds
+
+    def point(self) -> Point:
+        return Point(1, 2)
+
+    def has_secret(self, name: str) -> bool:
+        """Say whether an environment variable is set (never its value)."""
+        return bool(os.environ.get(name))
+
+    def hostname(self) -> str:
+        return os.environ.get("HOSTNAME", "")
+
+    def replica(self) -> str:
+        return os.environ.get("RFENV_REPLICA", "")
+
+    def _private(self):
+        return "hidden"

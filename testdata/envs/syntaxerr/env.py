@@ -1,0 +1,3 @@
+class Actor:
+    def ping(self)
+        return "pong"
