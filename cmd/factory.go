@@ -19,12 +19,12 @@ type Factory struct {
 	Getenv func(string) string
 
 	// Global flags.
-	StateDir       string
-	Verbose        bool
-	Quiet          bool
-	SSHKnownHosts  string
-	SSHConfigFile  string
-	SSHAcceptNew   bool
+	StateDir        string
+	Verbose         bool
+	Quiet           bool
+	SSHKnownHosts   string
+	SSHConfigFile   string
+	SSHAcceptNew    bool
 	SSHIdentityFile []string
 
 	once   sync.Once

@@ -1,18 +1,24 @@
-// Package shim embeds the HTTP server that rfenv adds to function-based environment images.
+// Package shim embeds the in-container HTTP server (server.py) that rfenv copies into
+// function-based images as ServerPath and runs as the container's PID 1 with
+// exec-form CMD ["python3", ServerPath].
+//
+// The wire protocol it speaks is "version 1" of ARCHITECTURE.md. Version must equal
+// SHIM_VERSION in server.py (checked by TestVersionMatchesServer); bump both together
+// when the protocol changes, since images are labelled rfenv.shim.version=<Version>.
 package shim
 
 import _ "embed"
 
-// Server is server.py, copied into images at ServerPath.
+// Server is the source of server.py.
 //
 //go:embed server.py
 var Server []byte
 
-// Version is the wire protocol version the server speaks; server.py's PROTOCOL_VERSION matches it.
+// Version is the wire-protocol version the embedded server speaks.
 const Version = "1"
 
-// DefaultPort is the port the server listens on inside the container.
+// DefaultPort is the port the shim listens on unless RFENV_PORT says otherwise.
 const DefaultPort = 8000
 
-// ServerPath is where images hold the server.
+// ServerPath is where the image holds the server.
 const ServerPath = "/rfenv/shim.py"

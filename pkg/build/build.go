@@ -400,6 +400,11 @@ type displayFactory func(st stage) (progressui.Display, error)
 
 // newDisplayFactory checks the progress mode once; each stage then gets its own display.
 func newDisplayFactory(w io.Writer, mode string) (displayFactory, error) {
+	switch strings.ToLower(mode) {
+	case "", "auto", "tty", "plain", "quiet", "rawjson":
+	default:
+		return nil, fmt.Errorf("unknown progress mode %q: use auto, plain, quiet or rawjson", mode)
+	}
 	if w == nil {
 		w = io.Discard
 		mode = string(progressui.QuietMode)
@@ -422,10 +427,8 @@ func newDisplayFactory(w io.Writer, mode string) (displayFactory, error) {
 		m = progressui.PlainMode
 	case "quiet":
 		m = progressui.QuietMode
-	case "rawjson":
-		m = progressui.RawJSONMode
 	default:
-		return nil, fmt.Errorf("unknown progress mode %q: use auto, plain, quiet or rawjson", mode)
+		m = progressui.RawJSONMode
 	}
 	stages := 0
 	return func(st stage) (progressui.Display, error) {

@@ -414,7 +414,9 @@ func TestBuildCancel(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Build returned before the step ran: %v", err)
 	case <-time.After(60 * time.Second):
-		t.Fatal("the RUN step never started")
+		pw.mu.Lock()
+		defer pw.mu.Unlock()
+		t.Fatalf("the RUN step never started; progress:\n%s", pw.buf.String())
 	}
 	t0 := time.Now()
 	cancel()
@@ -441,7 +443,7 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if strings.Contains(w.buf.String(), w.marker+"\n") && strings.Contains(w.buf.String(), "] "+w.marker) {
+	if strings.Count(w.buf.String(), w.marker) >= 2 { // the step's name, then its output
 		w.once.Do(func() { close(w.seen) })
 	}
 	return len(p), nil

@@ -81,7 +81,9 @@ func newReplica(ep Endpoint, maxConns int) *replica {
 
 func (r *replica) available() bool { return r.healthy.Load() && !r.busy.Load() }
 
-func (r *replica) name() string { return "replica " + strconv.Itoa(r.ep.Index) + " (" + r.ep.Address + " on " + r.ep.Host + ")" }
+func (r *replica) name() string {
+	return "replica " + strconv.Itoa(r.ep.Index) + " (" + r.ep.Address + " on " + r.ep.Host + ")"
+}
 
 func (r *replica) setReason(s string) { r.reason.Store(&s) }
 

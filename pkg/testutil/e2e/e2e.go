@@ -41,7 +41,9 @@ func Root(t testing.TB) string {
 }
 
 // EnvDir is the path of a fixture environment (testdata/envs/NAME).
-func EnvDir(t testing.TB, name string) string { return filepath.Join(Root(t), "testdata", "envs", name) }
+func EnvDir(t testing.TB, name string) string {
+	return filepath.Join(Root(t), "testdata", "envs", name)
+}
 
 // Docker returns a client of the local daemon, failing the test when there is none.
 func Docker(t testing.TB) *client.Client {

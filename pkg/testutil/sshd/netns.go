@@ -25,7 +25,7 @@ import (
 //   - a veth pair rfv<hex>h (host side) / rfv<hex>n (namespace side) with a /30 from 10.200.0.0/16
 //     that no interface on the host uses: host side .1, namespace side .2; the namespace's default
 //     route points at the host side so that it reaches Docker's bridge (172.17.0.0/16);
-//   - a route "blackhole 10.200.x.y/30 metric 4242", so that while the link is cut (CutLink removes
+//   - a route "unreachable 10.200.x.y/30 metric 4242", so that while the link is cut (CutLink removes
 //     the connected route) packets for the namespace are dropped instead of leaving by the default
 //     route; deleted at cleanup;
 //   - four iptables rules in the DOCKER-USER chain (FORWARD if Docker has not made that chain)
@@ -98,12 +98,12 @@ func NewNetns(t testing.TB) *Netns {
 	}
 
 	// Bringing the link down (CutLink) removes the connected route to the /30; without this
-	// blackhole route, packets for the namespace would then follow the default route off the
+	// unreachable route, packets for the namespace would then follow the default route off the
 	// machine. Its metric is higher than the connected route's, so it only matters while that
 	// route is gone.
 	subnet := netip.PrefixFrom(ns.HostIP, 30).Masked().String()
-	must("ip", "route", "add", "blackhole", subnet, "metric", "4242")
-	undo = append(undo, quiet("ip", "route", "del", "blackhole", subnet, "metric", "4242"))
+	must("ip", "route", "add", "unreachable", subnet, "metric", "4242")
+	undo = append(undo, quiet("ip", "route", "del", "unreachable", subnet, "metric", "4242"))
 	must("ip", "netns", "add", ns.Name)
 	undo = append(undo, quiet("ip", "netns", "del", ns.Name))
 	must("ip", "link", "add", ns.HostIf, "type", "veth", "peer", "name", ns.NsIf)
@@ -194,7 +194,7 @@ func freeSubnet(t testing.TB) (host, ns netip.Addr) {
 			used = append(used, p.Masked())
 		}
 	}
-	// Routes too: another test's blackhole route, or anything else in 10.200.0.0/16.
+	// Routes too: another test's unreachable route, or anything else in 10.200.0.0/16.
 	if out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			for _, f := range strings.Fields(line) {
