@@ -38,12 +38,17 @@ func newCallCmd(f *Factory) *cobra.Command {
 otherwise; --arg-str k=v always takes a string; --args-json gives all arguments at once (an object
 for keyword arguments, an array for positional ones; @file reads a file, - reads stdin).
 
+--batch FILE (or - for stdin) runs one call per JSON line (an object of keyword arguments, or
+{"args": [...], "kwargs": {...}}), --concurrency at once, and writes {"index", "result"} or
+{"index", "error"} lines to stdout in input order; the exit code is 0 only if every line succeeded.
+
 The deadline (--timeout: 90, 90s or 1m30s) is enforced in the container too: an async method is
 cancelled there. Exit codes: 0 success, 1 the method raised, 2 usage error, 3 unknown environment or
 method, 4 infrastructure (Docker, network, no healthy replica), 124 deadline exceeded, 130 interrupted.`,
 		Example: `  rfenv call affine evaluate --arg task_type=sat --arg num_samples=5 --timeout 90
   rfenv call affine evaluate --args-json '{"task_type": "sat"}'
-  echo '[1, 2]' | rfenv call calc add --args-json -`,
+  echo '[1, 2]' | rfenv call calc add --args-json -
+  rfenv call affine evaluate --batch tasks.jsonl --concurrency 32 > results.jsonl`,
 		GroupID: groupCalling,
 		Args:    exactArgs(2, "an environment name and a method"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +63,8 @@ method, 4 infrastructure (Docker, network, no healthy replica), 124 deadline exc
 	fl.StringVar(&o.Timeout, "timeout", f.Config.String(config.KeyTimeout), "deadline of the call: 90, 90s, 1m30s")
 	fl.IntVar(&o.Retries, "retries", 0, "retry a call that may have reached a replica up to N times on others (side effects may repeat)")
 	fl.StringVar(&o.Balancer, "lb", "", "override the environment's balancing strategy for this call")
+	fl.StringVar(&o.Batch, "batch", "", "run one call per JSON line of FILE (- for stdin); writes one JSON line per input, in order")
+	fl.IntVarP(&o.Conc, "concurrency", "j", 16, "calls at once with --batch")
 	return c
 }
 
@@ -68,6 +75,12 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 	}
 	if o.Retries < 0 {
 		return errs.New(errs.Usage, "--retries %d: must be 0 or more", o.Retries)
+	}
+	if o.Batch != "" {
+		if len(o.Arg)+len(o.ArgStr) > 0 || o.ArgsJSON != "" {
+			return errs.New(errs.Usage, "--batch takes the arguments from its lines; drop --arg, --arg-str and --args-json")
+		}
+		return runBatch(ctx, f, o, timeout)
 	}
 	args, err := callargs.Parse(callargs.Input{Arg: o.Arg, ArgStr: o.ArgStr, ArgJSON: o.ArgsJSON, Stdin: f.IO.In})
 	if err != nil {

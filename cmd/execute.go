@@ -88,6 +88,9 @@ func isCobraUsageError(err error) bool {
 }
 
 func reportError(f *Factory, err error) {
+	if errors.As(err, new(quietError)) {
+		return
+	}
 	p := f.Printer()
 	msg := err.Error()
 	if isCobraUsageError(err) {

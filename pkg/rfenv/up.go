@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,6 +124,7 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	if err != nil {
 		return nil, err
 	}
+	c.dropUnresponsive(ctx, &plan, found, kind, img.Port, token, o.Name)
 
 	// Record the environment before starting anything, so an interrupted up leaves an entry that
 	// `rfenv down NAME` finds (the containers are labelled as well, for `down --orphans`).
@@ -598,5 +598,38 @@ func (c *Client) waitReady(ctx context.Context, env *Env, started []state.Instan
 	return g.Wait()
 }
 
-// hostPort joins an address and port.
-func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
+// dropUnresponsive moves kept replicas that run but do not answer /health (hung, or their server
+// died inside a running container) to the remove-and-recreate lists: up heals what it can see is dead.
+// A replica that is busy with a call past its deadline is alive and stays.
+func (c *Client) dropUnresponsive(ctx context.Context, plan *replicaPlan, found []existing, kind string, port int, token, name string) {
+	if len(plan.keep) == 0 {
+		return
+	}
+	for i := range plan.keep {
+		plan.keep[i].Port = port
+	}
+	env, err := c.newEnvFromInstances(&state.Environment{Name: name, Type: kind, Port: port, Token: token}, plan.keep)
+	if err != nil {
+		return
+	}
+	defer env.pool.Close()
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	health := env.pool.Probe(pctx)
+	var keep []state.Instance
+	for i, in := range plan.keep {
+		h := health[i]
+		if h.Ready() || h.Status == "busy" {
+			keep = append(keep, in)
+			continue
+		}
+		c.log.Info("replacing unresponsive replica", "env", name, "replica", in.Index, "status", h.Status)
+		for _, e := range found {
+			if e.summary.ID == in.ContainerID {
+				plan.remove = append(plan.remove, toRemove{conn: e.conn, id: e.summary.ID})
+			}
+		}
+		plan.create = append(plan.create, in.Index)
+	}
+	plan.keep = keep
+}
