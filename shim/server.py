@@ -364,29 +364,34 @@ class _Pool(object):
         self.results = collections.deque()
         self.scheduled = False  # a _drain() is queued on the loop
         self.armed = False  # a _monitor() is scheduled
+        self.batch = []  # jobs submitted in this loop iteration
+        self.flush_scheduled = False
         self.pending = 0  # jobs submitted whose result the loop has not handled yet
 
     def submit(self, job):
+        # Jobs are handed over once per loop iteration, not one by one: the worker then
+        # runs a batch while the loop waits in epoll, instead of both threads trading
+        # the GIL (futex calls) at every socket syscall the loop makes.
         self.pending += 1
+        self.batch.append(job)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self):
+        self.flush_scheduled = False
+        batch = self.batch
+        self.batch = []
         with self.lock:
-            self.jobs.append(job)
-            if self.active == 0:
+            idle = self.active == 0
+            self.jobs.extend(batch)
+            if idle:
                 self._wake(1)
-                return
-            if self.active < self.max and self._all_stuck():
-                self._wake(1)
-        if not self.armed:
+            elif self.active < self.max and self._all_stuck():
+                self._wake(len(batch))
+        if not idle and not self.armed:
             self.armed = True
             self.loop.call_later(self.STALL / 2, self._monitor)
-
-    def _all_stuck(self):
-        """Whether every awake worker is past STALL in its job.  Lock held."""
-        limit = _perf() - self.STALL
-        stuck = 0
-        for s in self.starts[:self.threads]:
-            if s and s < limit:
-                stuck += 1
-        return stuck >= self.active
 
     def _wake(self, n):
         """Wake (or start) up to n more workers.  Called with self.lock held."""
@@ -433,14 +438,18 @@ class _Pool(object):
             if job is None:
                 park()  # whoever wakes us has counted us in self.active again
                 continue
-            starts[idx] = _perf()
-            try:
-                job.value = job.fn(*job.args, **job.kwargs)
-                job.ok = True
-            except BaseException as e:  # SystemExit in a method is an error too
-                job.value = e
+            if job.state == JOB_RUNNING:
+                starts[idx] = _perf()
+                try:
+                    job.value = job.fn(*job.args, **job.kwargs)
+                    job.ok = True
+                except BaseException as e:  # SystemExit in a method is an error too
+                    job.value = e
+                    job.ok = False
+                starts[idx] = 0.0
+            else:  # its client left or its deadline passed before it started: skip it
                 job.ok = False
-            starts[idx] = 0.0
+                job.value = None
             results.append(job)
             job = None
             if not self.scheduled:

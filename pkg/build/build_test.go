@@ -505,7 +505,10 @@ func TestBuildCacheAfterEdit(t *testing.T) {
 	dir := envDir(t, map[string]string{"env.py": functionEnvPy, "requirements.txt": "# none\n"})
 	opts := Options{Dir: dir, Tag: tag, BaseImage: dockertest.BaseImage()}
 	build(t, docker, im, opts)
-	if err := os.WriteFile(filepath.Join(dir, "env.py"), []byte(functionEnvPy+"\n\ndef sub(a, b):\n    return a - b\n"), 0o644); err != nil {
+	// Unique contents: BuildKit's cache is keyed on content, so a previous run's identical edit
+	// would make the COPY step cached.
+	edited := fmt.Sprintf("%s\n\ndef sub(a, b):\n    return a - b\n\n\nRUN_ID = %q\n", functionEnvPy, tag)
+	if err := os.WriteFile(filepath.Join(dir, "env.py"), []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, progress := build(t, docker, im, opts)

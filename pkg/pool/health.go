@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -64,6 +65,26 @@ func (p *Pool) markDown(r *replica, cause error) {
 func (p *Pool) checkBusy(r *replica) {
 	h, err := p.probeHealth(context.Background(), r)
 	if err == nil && h.Status == "busy" {
+		r.setReason("busy: a call is running past its deadline")
+		r.busy.Store(true)
+		p.startProbe(r)
+	}
+}
+
+// suspect probes a replica whose call got no answer by its deadline; one that does not answer
+// /health within a second is taken out of rotation until it does.
+func (p *Pool) suspect(r *replica) {
+	if !r.available() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	h, err := p.probeHealth(ctx, r)
+	if err != nil {
+		p.markDown(r, fmt.Errorf("no answer to a call or to /health: %w", err))
+		return
+	}
+	if h.Status == "busy" {
 		r.setReason("busy: a call is running past its deadline")
 		r.busy.Store(true)
 		p.startProbe(r)

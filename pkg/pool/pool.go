@@ -185,6 +185,10 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 			return res, nil
 		}
 		if ctxErr := p.contextError(ctx, method, err); ctxErr != nil {
+			if errors.Is(ctxErr, errs.Deadline) {
+				// The server did not even answer 504 in time: it may be hung. Check it aside.
+				go p.suspect(r)
+			}
 			return nil, ctxErr
 		}
 		var ce *CallError

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sshx
 
 import (
@@ -7,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -40,15 +41,6 @@ type tlogWriter struct{ t testing.TB }
 func (w *tlogWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b))
 	return len(b), nil
-}
-
-func mustTarget(t testing.TB, s string) Target {
-	t.Helper()
-	tg, err := ParseTarget(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
 }
 
 func connect(t testing.TB, s *sshd.Server, o Options) *Client {
@@ -102,13 +94,4 @@ func get(ctx context.Context, hc *http.Client, url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
-}
-
-func writeFile(t testing.TB, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }

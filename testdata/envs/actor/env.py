@@ -53,5 +53,19 @@ class Actor:
     def replica(self) -> str:
         return os.environ.get("RFENV_REPLICA", "")
 
+    def record(self, call_id: int) -> str:
+        """Append call_id to a log under /data (a bind mount in tests); return the replica index."""
+        replica = os.environ.get("RFENV_REPLICA", "x")
+        with open("/data/%s-%d.log" % (replica, os.getpid()), "a") as f:
+            f.write("%d\n" % call_id)
+        return replica
+
+    async def slow_on(self, replica: str, seconds: float = 0.05) -> str:
+        """Sleep only on the given replica; return the replica index."""
+        me = os.environ.get("RFENV_REPLICA", "")
+        if me == replica:
+            await asyncio.sleep(seconds)
+        return me
+
     def _private(self):
         return "hidden"
