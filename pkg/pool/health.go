@@ -2,8 +2,8 @@ package pool
 
 import (
 	"context"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 )
