@@ -302,7 +302,7 @@ func WaitReady(ctx context.Context, conn *host.Conn, id, name string, exits <-ch
 		select {
 		case code := <-exits:
 			logs := LogTail(context.WithoutCancel(ctx), conn, id, 20)
-			return errs.New(errs.Infra, "replica %s exited with code %d before it was ready%s", name, code, indentLogs(logs))
+			return errs.New(errs.Infra, "replica %s exited with code %d before it was ready%s%s", name, code, exitHint(context.WithoutCancel(ctx), conn, id, code), indentLogs(logs))
 		case <-ctx.Done():
 			cause := context.Cause(ctx)
 			logs := LogTail(context.WithoutCancel(ctx), conn, id, 20)
@@ -330,6 +330,20 @@ func WaitReady(ctx context.Context, conn *host.Conn, id, name string, exits <-ch
 		timer.Reset(delay)
 		delay = min(delay*3/2, 100*time.Millisecond)
 	}
+}
+
+// exitHint explains an exit code that has a usual cause.
+func exitHint(ctx context.Context, conn *host.Conn, id string, code int64) string {
+	if res, err := conn.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil && res.Container.State.OOMKilled {
+		return " (killed: out of memory; raise --memory)"
+	}
+	switch code {
+	case 137:
+		return " (killed by SIGKILL, often out of memory; raise --memory)"
+	case 127:
+		return " (command not found: check the image's CMD)"
+	}
+	return ""
 }
 
 // FatalProbeError says a server will never become ready; Message is what it reported.

@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -81,4 +82,16 @@ func (c *Client) Close() error { return c.hosts.Close() }
 // conn connects to one host.
 func (c *Client) conn(ctx context.Context, spec host.Spec) (*host.Conn, error) {
 	return c.hosts.Get(ctx, spec)
+}
+
+// lockEnv serialises up and down of one environment across processes.
+func (c *Client) lockEnv(ctx context.Context, name string) (func(), error) {
+	unlock, err := c.store.LockEnvironment(ctx, name)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errs.Wrap(errs.Interrupted, err)
+		}
+		return nil, errs.Wrap(errs.Conflict, err)
+	}
+	return unlock, nil
 }

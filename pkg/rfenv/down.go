@@ -82,6 +82,11 @@ func (c *Client) DownAll(ctx context.Context, o DownOptions) ([]DownResult, erro
 
 func (c *Client) downOne(ctx context.Context, name string, rec *state.Environment, extra []host.Spec, explicitHosts bool) (DownResult, error) {
 	res := DownResult{Name: name}
+	unlock, err := c.lockEnv(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	if rec != nil && rec.Attached {
 		res.Attached = true
 		return res, nil

@@ -76,6 +76,11 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	}
 	placement := host.Place(o.Replicas, specs)
 
+	unlock, err := c.lockEnv(ctx, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	prev, err := c.store.Get(ctx, o.Name)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return nil, err

@@ -468,17 +468,46 @@ func (s *Store) write(data []byte) (err error) {
 
 // lock takes the exclusive writer lock and returns its release function.
 func (s *Store) lock(ctx context.Context) (func(), error) {
-	if _, ok := ctx.Deadline(); !ok && s.LockTimeout > 0 {
+	return lockFile(ctx, s.lockPath, s.LockTimeout, "the state lock %s (another rfenv process holds it)")
+}
+
+// LockEnvironment serialises the processes that change one environment (up, down): a second `up`
+// of the same name waits for the first and then reuses what it started, instead of racing it for
+// container names. The lock is a file under locks/, separate from the state lock, which is only held
+// for a read-modify-write. Waiting honours ctx, or EnvLockTimeout when ctx has no deadline.
+func (s *Store) LockEnvironment(ctx context.Context, name string) (func(), error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.dir, "locks")
+	if _, err := mkdirPrivate(s.dir); err != nil {
+		return nil, err
+	}
+	if _, err := mkdirPrivate(dir); err != nil {
+		return nil, err
+	}
+	return lockFile(ctx, filepath.Join(dir, name+".lock"), EnvLockTimeout,
+		"the lock of environment "+name+" %s (another rfenv up or down of it is running)")
+}
+
+// EnvLockTimeout bounds the wait for an environment's lock when the caller set no deadline: long
+// enough for another process's up to wait for its replicas.
+const EnvLockTimeout = 10 * time.Minute
+
+// lockFile takes an exclusive flock on path, polling with jittered backoff until ctx (or timeout,
+// when ctx has no deadline) ends. what describes the lock for the error, with %s for its path.
+func lockFile(ctx context.Context, path string, timeout time.Duration, what string) (func(), error) {
+	if _, ok := ctx.Deadline(); !ok && timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.LockTimeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	l := flock.New(s.lockPath, flock.SetPermissions(fileMode))
+	l := flock.New(path, flock.SetPermissions(fileMode))
 	var timer *time.Timer
 	for delay := lockRetryMin; ; delay = min(2*delay, lockRetryMax) {
 		ok, err := l.TryLock()
 		if err != nil {
-			return nil, fmt.Errorf("lock %s: %w", s.lockPath, err)
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if ok {
 			return func() { _ = l.Unlock() }, nil
@@ -493,7 +522,7 @@ func (s *Store) lock(ctx context.Context) (func(), error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("could not acquire the state lock %s (another rfenv process holds it): %w", s.lockPath, ctx.Err())
+			return nil, fmt.Errorf("could not acquire "+what+": %w", path, ctx.Err())
 		case <-timer.C:
 		}
 	}
