@@ -62,13 +62,14 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 		&cobra.Group{ID: groupInspect, Title: "Inspection:"},
 	)
 	for _, c := range []*cobra.Command{
-		newBuildCmd(f), newUpCmd(f), newDownCmd(f),
+		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDownCmd(f),
 		newCallCmd(f),
-		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f),
-		newVersionCmd(f),
+		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f), newLogsCmd(f),
+		newConfigCmd(f), newVersionCmd(f),
 	} {
 		root.AddCommand(c)
 	}
+	addCompletions(root, f)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)

@@ -393,6 +393,15 @@ class _Pool(object):
             self.armed = True
             self.loop.call_later(self.STALL / 2, self._monitor)
 
+    def _all_stuck(self):
+        """Whether every awake worker is past STALL in its job.  Lock held."""
+        limit = _perf() - self.STALL
+        stuck = 0
+        for s in self.starts[:self.threads]:
+            if s and s < limit:
+                stuck += 1
+        return stuck >= self.active
+
     def _wake(self, n):
         """Wake (or start) up to n more workers.  Called with self.lock held."""
         k = min(n, self.threads - self.active)

@@ -86,6 +86,14 @@ class Shim(object):
     def log(self):
         return "".join(self.stderr)
 
+    def check_log(self):
+        """The server logged no unexpected error (e.g. an exception in a loop callback)."""
+        log = self.log()
+        for bad in ("Traceback", "Exception in callback", "Task exception", "Error on reading",
+                    "was never retrieved", "Fatal"):
+            if bad in log:
+                raise AssertionError("the shim logged %r:\n%s" % (bad, log))
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.kill()
@@ -328,7 +336,10 @@ class ActorTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.shim.close()
+        try:
+            cls.shim.check_log()
+        finally:
+            cls.shim.close()
 
     def test_health_ok(self):
         self.assertEqual(self.shim.health(), (200, {"status": "ok", "overdue": 0}))
@@ -575,6 +586,24 @@ class ActorTest(unittest.TestCase):
         self.assertEqual(json.loads(results[3][2]), {"result": 5})
         self.assertEqual(json.loads(results[5][2]), {"result": "last"})
 
+    def test_large_pipelined_request_behind_a_slow_call(self):
+        # more than the read-pause threshold arrives while a call runs: reading pauses and
+        # resumes, and both requests are answered in order
+        rc = self.shim.raw(timeout=30)
+        try:
+            big = "y" * (3 << 20)
+            data = call_bytes("ssleep", [0.2]) + call_bytes("echo", [big])
+            sender = threading.Thread(target=rc.send, args=(data,))
+            sender.start()
+            s1, _, b1 = rc.response()
+            s2, _, b2 = rc.response()
+            sender.join()
+        finally:
+            rc.close()
+        self.assertEqual((s1, json.loads(b1)), (200, {"result": 0.2}))
+        self.assertEqual(s2, 200)
+        self.assertTrue(json.loads(b2)["result"] == big)
+
     def test_split_across_packets(self):
         rc = self.shim.raw()
         try:
@@ -695,7 +724,10 @@ class DeadlineTest(unittest.TestCase):
         self.shim.wait_ready()
 
     def tearDown(self):
-        self.shim.close()
+        try:
+            self.shim.check_log()
+        finally:
+            self.shim.close()
 
     def test_async_deadline(self):
         s = self.shim
@@ -778,6 +810,11 @@ class DeadlineTest(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 3)
             self.assertTrue(partial.closed())
             partial.close()
+            stalled = s2.raw()  # complete headers, stalled body
+            stalled.send(b"POST /call HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+            self.assertEqual(stalled.response()[0], 408)
+            self.assertTrue(stalled.closed())
+            stalled.close()
             # an idle keep-alive connection without a partial request stays open
             idle.send(b"GET /health HTTP/1.1\r\n\r\n")
             self.assertEqual(idle.response()[0], 200)

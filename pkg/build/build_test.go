@@ -94,9 +94,17 @@ func uniqueTag(t testing.TB, docker *client.Client, name string) (string, *image
 	return tag, im
 }
 
+// add records a build's images, so that those a later build of the same tag leaves untagged are
+// removed too.
 func (im *images) add(r *Result) {
-	if r != nil {
-		im.ids = append(im.ids, r.ImageID)
+	if r == nil {
+		return
+	}
+	im.ids = append(im.ids, r.ImageID)
+	if r.BaseImage != "" {
+		if ins, err := im.docker.ImageInspect(context.Background(), r.BaseImage); err == nil {
+			im.ids = append(im.ids, ins.ID)
+		}
 	}
 }
 

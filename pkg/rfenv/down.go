@@ -119,7 +119,7 @@ func (c *Client) downOne(ctx context.Context, name string, rec *state.Environmen
 		return res, err
 	}
 	var items []toRemove
-	for _, e := range found {
+	for _, e := range dedupeByContainer(found, nil) {
 		items = append(items, toRemove{conn: e.conn, id: e.summary.ID})
 	}
 	res.Removed = len(items)
@@ -159,6 +159,7 @@ func (c *Client) Prune(ctx context.Context, extraHosts []string) ([]Orphan, erro
 	var mu sync.Mutex
 	var orphans []Orphan
 	var items []toRemove
+	seen := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sp := range specs {
 		g.Go(func() error {
@@ -169,6 +170,10 @@ func (c *Client) Prune(ctx context.Context, extraHosts []string) ([]Orphan, erro
 			mu.Lock()
 			defer mu.Unlock()
 			for _, s := range list {
+				if seen[s.ID] {
+					continue // the same daemon reached under two host specs
+				}
+				seen[s.ID] = true
 				env := s.Labels[containers.LabelEnv]
 				// A known environment's containers are never orphans, even ones its entry does not
 				// list yet: an up in progress records its entry first, and `up` reconciles the rest.

@@ -442,7 +442,7 @@ type replicaPlan struct {
 func planReplicas(o UpOptions, placement []host.Spec, found []existing, hash string) (replicaPlan, error) {
 	var plan replicaPlan
 	byIndex := map[int][]existing{}
-	for _, e := range found {
+	for _, e := range dedupeByContainer(found, placement) {
 		byIndex[e.index] = append(byIndex[e.index], e)
 	}
 	var mismatched []string
@@ -484,6 +484,26 @@ func planReplicas(o UpOptions, placement []host.Spec, found []existing, hash str
 		}
 	}
 	return plan, nil
+}
+
+// dedupeByContainer keeps one sighting of each container. Two host specs can name one daemon
+// (localhost and ssh://this-machine); a container seen through both belongs to the host its replica
+// was placed on, and must not be taken for a stray on the other.
+func dedupeByContainer(found []existing, placement []host.Spec) []existing {
+	best := map[string]int{}
+	var out []existing
+	for _, e := range found {
+		i, seen := best[e.summary.ID]
+		if !seen {
+			best[e.summary.ID] = len(out)
+			out = append(out, e)
+			continue
+		}
+		if e.index >= 0 && e.index < len(placement) && e.conn.Spec.Raw == placement[e.index].Raw {
+			out[i] = e
+		}
+	}
+	return out
 }
 
 func summaryAddress(s container.Summary, networkName string) string {

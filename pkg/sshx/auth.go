@@ -58,7 +58,7 @@ func loadKeys(r Resolved, log *slog.Logger) *keys {
 
 	switch {
 	case r.AgentSocket == "":
-		k.notes = append(k.notes, "no ssh-agent (SSH_AUTH_SOCK is not set)")
+		k.notes = append(k.notes, "no ssh-agent (SSH_AUTH_SOCK unset, or the agent disabled)")
 	default:
 		conn, err := net.DialTimeout("unix", r.AgentSocket, 2*time.Second)
 		if err != nil {

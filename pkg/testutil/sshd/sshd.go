@@ -205,6 +205,8 @@ func (s *Server) start() {
 	}
 	args = append(args, "-D", "-e", "-f", s.configPath)
 	cmd := exec.Command(name, args...)
+	// If the test binary dies without its cleanup (a timeout panic, a kill), so does sshd.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		s.t.Fatalf("sshd: pipe: %v", err)
