@@ -176,6 +176,13 @@ def _default(o):
         f = getattr(o, "to_dict", None)
         if f is not None and callable(f):
             return f()
+        # numpy arrays and scalars (and torch tensors): what evaluation code returns most often.
+        # Checked by module so that an arbitrary object with a tolist() is not taken for one.
+        mod = getattr(type(o), "__module__", "") or ""
+        if mod.split(".")[0] in ("numpy", "torch"):
+            f = getattr(o, "tolist", None)
+            if f is not None and callable(f):
+                return f()
     raise TypeError("object of type %s is not JSON serializable" % _typename(o))
 
 
@@ -557,6 +564,12 @@ class Conn(asyncio.Protocol):
     def data_received(self, data):
         if self.closing:
             return
+        try:
+            self._received(data)
+        except Exception as e:
+            self._internal_error(e)
+
+    def _received(self, data):
         if self.body_need:
             self.t_data = NOW
             self.body_parts.append(data)
@@ -591,6 +604,16 @@ class Conn(asyncio.Protocol):
 
     def _process(self):
         """Handle the complete requests in self.buf, in order, until a call is pending."""
+        try:
+            self._process_loop()
+        except Exception as e:  # a bug in the shim: answer 500 and close, keep serving
+            self._internal_error(e)
+
+    def _internal_error(self, e):
+        _log("internal error: %s" % _exc_info(e)[2].rstrip())
+        self._fail(500, "internal error in the rfenv shim: %s: %s" % (type(e).__name__, e))
+
+    def _process_loop(self):
         while not self.busy and not self.closing and not self.wpaused:
             buf = self.buf
             if not buf:
@@ -645,7 +668,7 @@ class Conn(asyncio.Protocol):
                     if not v.isdigit() or low.find(b"\r\ncontent-length:", i + 17) >= 0:
                         self._fail(400, "invalid or repeated Content-Length")
                         break
-                    clen = int(v)
+                    clen = int(v) if len(v) < 16 else MAX_BODY + 1
                 i = low.find(b"\r\nauthorization:")
                 if i >= 0:
                     j = low.find(b"\r", i + 16)
@@ -730,7 +753,7 @@ class Conn(asyncio.Protocol):
     def _fail(self, code, message):
         """Answer a protocol error and close (draining what the client still sends)."""
         body = _err_body({400: "BadRequest", 408: "RequestTimeout", 411: "LengthRequired",
-                          413: "PayloadTooLarge", 431: "HeadersTooLarge"}.get(code, "Error"),
+                          413: "PayloadTooLarge", 431: "HeadersTooLarge"}.get(code, "InternalError"),
                          message)
         self.closing = True
         self.buf = b""
@@ -867,7 +890,7 @@ class Conn(asyncio.Protocol):
                 delay = int(tv)
             if delay <= 0:
                 return self._reply_call(t0, P504, BODY_504)
-            delay = delay / 1000.0
+            delay = min(delay, 10 ** 10) / 1000.0  # (no float overflow on absurd values)
         self.c_t0 = t0
         self.c_name = name
         if m.is_async:

@@ -223,6 +223,19 @@ class PydanticLike:
         return {"a": 1}
 
 
+class FakeNdarray:
+    """Stands in for numpy.ndarray (numpy is not installed here): same module, same tolist()."""
+    __module__ = "numpy"
+
+    def tolist(self):
+        return [[1, 2], [3, 4]]
+
+
+class NotNumpy:
+    def tolist(self):
+        return [1]
+
+
 class HasToDict:
     def to_dict(self):
         return {"b": 2}
@@ -294,10 +307,13 @@ class Actor(Base, JSONEncoder):
     def convert(self):
         return {"bytes": b"\\x00\\x01hi", "point": Point(1, 2.5), "tuple": (1, (2, 3)),
                 "set": {3}, "frozen": frozenset([4]), "pyd": PydanticLike(),
-                "td": HasToDict(), 1: "intkey", "surrogate": "a\\udc80b", "none": None}
+                "td": HasToDict(), "nd": FakeNdarray(), 1: "intkey", "surrogate": "a\\udc80b", "none": None}
 
     def bad(self):
         return {"x": [Foo()]}
+
+    def notnumpy(self):
+        return NotNumpy()
 
     def badkey(self):
         return {(1, 2): 3}
@@ -322,7 +338,7 @@ class Actor(Base, JSONEncoder):
 '''
 
 ACTOR_METHODS = {"add", "aadd", "kw", "static", "clsm", "overridden", "boom", "aboom", "echo",
-                 "special", "convert", "bad", "badkey", "where", "ssleep", "sleep",
+                 "special", "convert", "bad", "notnumpy", "badkey", "where", "ssleep", "sleep",
                  "cancelled_count", "inherited"}
 
 
@@ -470,6 +486,8 @@ class ActorTest(unittest.TestCase):
         self.assertEqual(c["frozen"], [4])
         self.assertEqual(c["pyd"], {"a": 1})
         self.assertEqual(c["td"], {"b": 2})
+        self.assertEqual(c["nd"], [[1, 2], [3, 4]])
+        self.assertEqual(self.shim.call("notnumpy")[0], 500)  # tolist() alone is no licence
         self.assertEqual(c["1"], "intkey")
         self.assertEqual(c["surrogate"], "a\udc80b")
         self.assertIsNone(c["none"])
@@ -513,6 +531,12 @@ class ActorTest(unittest.TestCase):
             self.assertEqual(headers.get("connection"), "close")
             self.assertEqual(json.loads(body)["error"]["type"], "PayloadTooLarge")
             self.assertTrue(rc.closed())
+        finally:
+            rc.close()
+        rc = self.shim.raw()
+        try:
+            rc.send(b"POST /call HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n")
+            self.assertEqual(rc.response()[0], 413)
         finally:
             rc.close()
 
@@ -752,6 +776,8 @@ class DeadlineTest(unittest.TestCase):
         self.assertEqual(status, 504)
         status, data = self.shim.call("add", 1, 2, _headers={"X-Rfenv-Timeout-Ms": "soon"})
         self.assertEqual(status, 400)
+        status, data = self.shim.call("add", 1, 2, _headers={"X-Rfenv-Timeout-Ms": "9" * 4000})
+        self.assertEqual((status, data), (200, {"result": 3}))
 
     def test_sync_deadline_overdue(self):
         s = self.shim
