@@ -77,6 +77,9 @@ func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
 		Resources:     container.Resources{Memory: spec.Memory, NanoCPUs: spec.NanoCPUs},
 		Binds:         spec.Volumes,
+		// docker-init as PID 1 reaps zombies of processes env.py starts and forwards SIGTERM to the
+		// server, which still exits at once.
+		Init: &initTrue,
 	}
 	if spec.GPUs != "" {
 		req, err := GPURequest(spec.GPUs)
@@ -115,6 +118,8 @@ func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
 	}
 	return res.ID, nil
 }
+
+var initTrue = true
 
 // GPURequest turns --gpus all|N into a Docker device request, as `docker run --gpus` does.
 func GPURequest(v string) (container.DeviceRequest, error) {
