@@ -47,6 +47,9 @@ Progress goes to stderr; stdout prints only the image reference.`,
 			if !cmd.Flags().Changed("host") {
 				o.Hosts = f.Config.Strings(config.KeyHosts)
 			}
+			if !cmd.Flags().Changed("base-image") && f.Config.Source(config.KeyBaseImage) == "default" {
+				o.BaseImage = "" // the builder's own default; no warning for a directory with a Dockerfile
+			}
 			return runBuild(cmd.Context(), f, o)
 		},
 	}
@@ -99,14 +102,30 @@ func runBuild(ctx context.Context, f *Factory, o *BuildOptions) error {
 		return err
 	}
 	if o.JSON {
-		if len(results) == 1 {
-			return p.JSON(results[0])
+		views := make([]buildView, len(results))
+		for i, r := range results {
+			views[i] = buildView{Host: r.Host, Image: r.Image, ImageID: r.ImageID, BaseImage: r.BaseImage,
+				Type: string(r.Kind), Port: r.Port, Seconds: r.Duration.Seconds()}
 		}
-		return p.JSON(results)
+		if len(views) == 1 {
+			return p.JSON(views[0])
+		}
+		return p.JSON(views)
 	}
 	for _, r := range results {
 		p.Success("built %s (%s) on %s in %s", r.Image, r.Kind, r.Host, r.Duration.Round(1e7))
 	}
 	_, err = f.IO.Out.Write([]byte(results[0].Image + "\n"))
 	return err
+}
+
+// buildView is a build's result as --json prints it.
+type buildView struct {
+	Host      string  `json:"host"`
+	Image     string  `json:"image"`
+	ImageID   string  `json:"image_id"`
+	BaseImage string  `json:"base_image,omitempty"`
+	Type      string  `json:"type"`
+	Port      int     `json:"port"`
+	Seconds   float64 `json:"seconds"`
 }

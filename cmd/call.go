@@ -103,7 +103,7 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 	}
 	res, err := env.Pool().Call(ctx, pool.Request{Method: o.Method, Args: pos, Kwargs: args.Kwargs})
 	if err != nil {
-		return err
+		return env.Explain(ctx, err)
 	}
 	return f.Printer().JSON(res)
 }

@@ -236,6 +236,9 @@ func completeParams(cmd *cobra.Command, f *Factory, args []string, toComplete st
 			out = append(out, cobra.CompletionWithDesc(p.Name+"=", strings.Join(desc, ", ")))
 		}
 	}
+	if len(out) == 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
 	return out, cobra.ShellCompDirectiveNoSpace | cobra.ShellCompDirectiveNoFileComp
 }
 
@@ -284,7 +287,8 @@ func completeHosts(cmd *cobra.Command, f *Factory, toComplete string) ([]cobra.C
 }
 
 // documentCompletionCmd creates cobra's `completion` command now, rather than when the command line
-// runs, and gives it and its subcommands examples like every other command.
+// runs, and gives it and its subcommands examples like every other command. The command writes to
+// root's output as set when it is created: call this after root.SetOut.
 func documentCompletionCmd(root *cobra.Command) {
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -15,11 +15,11 @@ import (
 	"github.com/rfenv/rfenv/pkg/testutil/e2e"
 )
 
-// containerPrint makes a replica's server process write text to its stdout (fd 1) or stderr (fd 2),
+// containerPrint makes a replica's server process write a line to its stdout (fd 1) or stderr (fd 2),
 // as env.py's prints would.
-func containerPrint(t *testing.T, container string, fd int, text string) {
+func containerPrint(t *testing.T, container string, fd int, line string) {
 	t.Helper()
-	script := fmt.Sprintf("printf '%%s' %q > /proc/1/fd/%d", text, fd)
+	script := fmt.Sprintf("printf '%%s\\n' '%s' > /proc/1/fd/%d", strings.ReplaceAll(line, "'", `'\''`), fd)
 	if out, err := exec.Command("docker", "exec", container, "sh", "-c", script).CombinedOutput(); err != nil {
 		t.Fatalf("docker exec %s: %v: %s", container, err, out)
 	}
@@ -31,8 +31,8 @@ func TestE2ELogs(t *testing.T) {
 	const name = "rfx-logs"
 	c.ok("up", e2e.Image(t, "actor"), "--name", name, "--replicas", "2")
 	c.ok("call", name, "add", "--arg", "a=1")
-	containerPrint(t, name+"-0", 2, "marker-zero on stderr\n")
-	containerPrint(t, name+"-1", 1, "marker-one on stdout\n")
+	containerPrint(t, name+"-0", 2, "marker-zero on stderr")
+	containerPrint(t, name+"-1", 1, "marker-one on stdout")
 
 	// Docker writes a container's output to its log asynchronously: poll until the markers are in.
 	var out string
@@ -58,7 +58,7 @@ func TestE2ELogs(t *testing.T) {
 	}
 
 	one := c.ok("logs", name, "--replica", "1").stdout
-	if strings.Contains(one, " | ") || strings.Contains(one, "marker-zero") || !strings.Contains(one, "marker-one on stdout\n") ||
+	if strings.Contains(one, " | ") || strings.Contains(one, "marker-zero") || !strings.Contains(one, "marker-one on stdout") ||
 		!strings.HasPrefix(one, "rfenv-shim: v1 listening") {
 		t.Errorf("--replica 1 should show replica 1 only, unprefixed:\n%s", one)
 	}
@@ -116,13 +116,15 @@ func TestE2ELogsFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	go func() { done <- Execute(ctx, ios, c.getenv, []string{"--state-dir", dir, "logs", name, "-f", "--tail", "0"}) }()
+	go func() {
+		done <- Execute(ctx, ios, c.getenv, []string{"--state-dir", dir, "logs", name, "-f", "--tail", "0"})
+	}()
 
 	// The stream attaches at some point after start: print until a line comes through.
 	n := 0
 	e2e.Eventually(t, 30*time.Second, "a new line streamed by logs -f", func() bool {
 		n++
-		containerPrint(t, name+"-1", 1, fmt.Sprintf("attach-%d\n", n))
+		containerPrint(t, name+"-1", 1, fmt.Sprintf("attach-%d", n))
 		return strings.Contains(out.String(), name+"-1 | attach-")
 	})
 

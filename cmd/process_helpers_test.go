@@ -236,7 +236,10 @@ func assertNoPorts(t testing.TB, docker *client.Client, dir string) {
 	t.Helper()
 	var ids []string
 	for _, c := range e2e.List(t, docker, state.StateID(dir)) {
-		ids = append(ids, c.ID)
+		// A container being removed (by a clean-up racing the listing) may be gone already.
+		if _, err := docker.ContainerInspect(context.Background(), c.ID, client.ContainerInspectOptions{}); err == nil {
+			ids = append(ids, c.ID)
+		}
 	}
 	e2e.AssertNoPublishedPorts(t, docker, ids)
 }

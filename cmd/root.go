@@ -69,10 +69,10 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 	} {
 		root.AddCommand(c)
 	}
-	addCompletions(root, f)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
+	addCompletions(root, f) // after SetOut: the completion command keeps the writer it sees
 	return root, nil
 }
 

@@ -98,8 +98,11 @@ func runUp(ctx context.Context, f *Factory, o *UpOptions) error {
 		return err
 	}
 	p := f.Printer()
-	if f.IO.IsStderrTTY() && !f.Quiet {
+	if !f.Quiet {
+		// Sending an image to a remote host can take minutes: say so on stderr, terminal or not.
 		uo.Progress = f.IO.ErrOut
+	}
+	if f.IO.IsStderrTTY() && !f.Quiet {
 		p.Info("starting %d replica(s) of %s…", uo.Replicas, o.Image)
 	}
 	start := time.Now()

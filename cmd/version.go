@@ -64,6 +64,8 @@ func newVersionCmd(f *Factory) *cobra.Command {
 		Use:   "version",
 		Short: "Print rfenv's version",
 		Long:  "Print the version, commit and build date of this rfenv binary.",
+		Example: `  rfenv version
+  rfenv version --json | jq -r .version`,
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := Version()

@@ -1,0 +1,425 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rfenv/rfenv/pkg/batch"
+	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/state"
+	"github.com/rfenv/rfenv/pkg/testutil/e2e"
+	"github.com/rfenv/rfenv/pkg/testutil/reliability"
+)
+
+// TestE2EHardeningSignalDuringUp interrupts `rfenv up --replicas 6` (a real process) once its first
+// container exists: it exits 130, leaves nothing that `down` cannot find, and the state file parses.
+func TestE2EHardeningSignalDuringUp(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	docker := e2e.Docker(t)
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+	}{{"SIGINT", syscall.SIGINT}, {"SIGTERM", syscall.SIGTERM}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := e2e.StateDir(t)
+			id := state.StateID(dir)
+			pe := newProcEnv(t, dir)
+			name := uniqueName("hsig")
+			p := pe.start("", "up", img, "--name", name, "--replicas", "6")
+			e2e.Eventually(t, time.Minute, "the first labelled container", func() bool {
+				return p.exited() || len(e2e.List(t, docker, id)) > 0
+			})
+			if p.exited() {
+				t.Fatalf("up ended before a container appeared: %+v", p.res)
+			}
+			seen := len(e2e.List(t, docker, id))
+			sent := time.Now()
+			p.signal(t, tc.sig)
+			r := p.wait(t, time.Minute)
+			took := time.Since(sent)
+			if r.code != ExitInterrupted {
+				t.Fatalf("up after %s: exit %d, want %d\nstderr: %s", tc.name, r.code, ExitInterrupted, r.stderr)
+			}
+			if !strings.Contains(r.stderr, "interrupted") {
+				t.Errorf("stderr should say up was interrupted: %s", r.stderr)
+			}
+			// up removes what it started itself, including containers whose create was in flight.
+			if left := e2e.List(t, docker, id); len(left) != 0 {
+				t.Errorf("%d container(s) left after the interrupted up", len(left))
+			}
+			assertAccounted(t, docker, dir, name)
+			f := readStateFile(t, dir) // parses, or the test fails
+			if f.Environments[name] != nil {
+				t.Errorf("the interrupted up left a state entry: %+v", f.Environments[name])
+			}
+
+			if r := pe.run("down", name); r.code != 0 {
+				t.Fatalf("down %s: exit %d: %s", name, r.code, r.stderr)
+			}
+			orph := pe.run("down", "--orphans", "--json")
+			if orph.code != 0 {
+				t.Fatalf("down --orphans: exit %d: %s", orph.code, orph.stderr)
+			}
+			if n := len(e2e.List(t, docker, id)); n != 0 {
+				t.Fatalf("%d container(s) survive down and down --orphans", n)
+			}
+			if f := readStateFile(t, dir); len(f.Environments) != 0 {
+				t.Errorf("state still lists %v after down", f.Names())
+			}
+			did := fmt.Sprintf("exit 130 %s after the signal (%d of 6 containers existed then); removed every container it had started, none left, no state entry; `down NAME` and `down --orphans` find nothing more; state.json valid",
+				secs(took), seen)
+			reliability.Record(t, reliability.Faults, tc.name+" to `rfenv up --replicas 6` while replicas start", did, reliability.Nothing)
+		})
+	}
+}
+
+// TestE2EHardeningSignalDuringCall interrupts a long call and a batch of long calls: exit 130, and the
+// servers cancel the async calls (in flight drops to 0) because the client's connections close.
+func TestE2EHardeningSignalDuringCall(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	dir := e2e.StateDir(t)
+	c := newCLI(t, dir)
+	pe := newProcEnv(t, dir)
+	name := uniqueName("hcall")
+	c.ok("up", img, "--name", name, "--replicas", "2")
+	assertNoPorts(t, e2e.Docker(t), dir)
+
+	t.Run("single", func(t *testing.T) {
+		p := pe.start("", "call", name, "sleep", "--arg", "seconds=30", "--timeout", "2m")
+		e2e.Eventually(t, 30*time.Second, "the call to reach a replica", func() bool { return p.exited() || inFlight(t, c, name) == 1 })
+		sent := time.Now()
+		p.signal(t, syscall.SIGINT)
+		r := p.wait(t, 30*time.Second)
+		if r.code != ExitInterrupted {
+			t.Fatalf("call after SIGINT: exit %d, want 130\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		exit := time.Since(sent)
+		e2e.Eventually(t, 10*time.Second, "in-flight calls to drop to 0", func() bool { return inFlight(t, c, name) == 0 })
+		drained := time.Since(sent)
+		if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", "value=1").stdout); got != "1" {
+			t.Errorf("a call after the interrupted one = %s", got)
+		}
+		reliability.Record(t, reliability.Faults, "SIGINT to `rfenv call NAME sleep --arg seconds=30`",
+			fmt.Sprintf("exit 130 in %s; the server cancelled the async call (in flight 1 → 0 within %s); the next call succeeds", secs(exit), secs(drained)),
+			reliability.Nothing)
+	})
+
+	t.Run("batch", func(t *testing.T) {
+		const n = 8
+		path := filepath.Join(t.TempDir(), "sleeps.jsonl")
+		os.WriteFile(path, []byte(strings.Repeat("{\"seconds\": 30}\n", n)), 0o644)
+		p := pe.start("", "call", name, "sleep", "--batch", path, "--concurrency", fmt.Sprint(n), "--timeout", "2m")
+		e2e.Eventually(t, 30*time.Second, "the batch's calls to reach the replicas", func() bool { return p.exited() || inFlight(t, c, name) == n })
+		sent := time.Now()
+		p.signal(t, syscall.SIGINT)
+		r := p.wait(t, 30*time.Second)
+		if r.code != ExitInterrupted {
+			t.Fatalf("batch after SIGINT: exit %d, want 130\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		exit := time.Since(sent)
+		e2e.Eventually(t, 10*time.Second, "in-flight calls to drop to 0", func() bool { return inFlight(t, c, name) == 0 })
+		drained := time.Since(sent)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		interrupted := 0
+		for _, l := range lines {
+			if l == "" {
+				continue
+			}
+			line := decodeJSON[batch.Line](t, l)
+			if line.Error != nil && line.Error.Kind == "interrupted" {
+				interrupted++
+			}
+		}
+		reliability.Record(t, reliability.Faults, fmt.Sprintf("SIGINT to `rfenv call --batch` of %d sleeping calls", n),
+			fmt.Sprintf("exit 130 in %s, %d of %d lines reported as interrupted; the servers cancelled all %d calls (in flight → 0 within %s)", secs(exit), interrupted, n, n, secs(drained)),
+			reliability.Nothing)
+	})
+}
+
+// TestE2EHardeningConcurrentProcesses runs 50 rfenv processes at once on one state directory: ups of
+// distinct names, ups of one shared name, ups and downs racing on one name, calls, and downs. The
+// state file is never torn, no entry is lost or duplicated, and every container is accounted for.
+func TestE2EHardeningConcurrentProcesses(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	docker := e2e.Docker(t)
+	dir := e2e.StateDir(t)
+	id := state.StateID(dir)
+	pe := newProcEnv(t, dir)
+	c := newCLI(t, dir)
+	prefix := uniqueName("hc")
+	nm := func(kind string, i int) string { return fmt.Sprintf("%s-%s%d", prefix, kind, i) }
+
+	// Before: one environment to call, and eight to take down.
+	const nGone = 8
+	var setup []*proc
+	setup = append(setup, pe.start("", "up", img, "--name", nm("pre", 0)))
+	for i := range nGone {
+		setup = append(setup, pe.start("", "up", img, "--name", nm("gone", i)))
+	}
+	for _, p := range setup {
+		if r := p.wait(t, 2*time.Minute); r.code != 0 {
+			t.Fatalf("setup %v: exit %d: %s", p.args, r.code, r.stderr)
+		}
+	}
+
+	// The storm: 50 processes.
+	type op struct {
+		args []string
+		kind string
+	}
+	var ops []op
+	const nDistinct, nShared, nCalls = 16, 8, 12
+	for i := range nDistinct {
+		ops = append(ops, op{[]string{"up", img, "--name", nm("d", i)}, "up-distinct"})
+	}
+	for range nShared {
+		ops = append(ops, op{[]string{"up", img, "--name", nm("shared", 0)}, "up-shared"})
+	}
+	for i := range 6 { // up, down, up, down, ... of one name
+		if i%2 == 0 {
+			ops = append(ops, op{[]string{"up", img, "--name", nm("mix", 0)}, "mix"})
+		} else {
+			ops = append(ops, op{[]string{"down", nm("mix", 0)}, "mix"})
+		}
+	}
+	for i := range nCalls {
+		ops = append(ops, op{[]string{"call", nm("pre", 0), "echo", "--arg", fmt.Sprintf("value=%d", i)}, "call"})
+	}
+	for i := range nGone {
+		ops = append(ops, op{[]string{"down", nm("gone", i)}, "down"})
+	}
+	if len(ops) != 50 {
+		t.Fatalf("%d operations, want 50", len(ops))
+	}
+
+	// Read the state file all through the storm: it must always parse.
+	stop := make(chan struct{})
+	var reads, torn int
+	var tornErr error
+	monitorDone := make(chan struct{})
+	go func() {
+		defer close(monitorDone)
+		st, _ := state.Open(dir)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := st.Load(context.Background()); err != nil {
+				torn++
+				tornErr = err
+			}
+			reads++
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	start := time.Now()
+	procs := make([]*proc, len(ops))
+	for i, o := range ops {
+		procs[i] = pe.start("", o.args...)
+	}
+	for i, p := range procs {
+		r := p.wait(t, 3*time.Minute)
+		if r.code != 0 {
+			t.Errorf("rfenv %s: exit %d\nstderr: %s", strings.Join(ops[i].args, " "), r.code, r.stderr)
+			continue
+		}
+		if ops[i].kind == "call" {
+			if got, want := strings.TrimSpace(r.stdout), strings.TrimPrefix(ops[i].args[4], "value="); got != want {
+				t.Errorf("call %v printed %q, want %s", ops[i].args, got, want)
+			}
+		}
+	}
+	storm := time.Since(start)
+	close(stop)
+	<-monitorDone
+	if torn > 0 {
+		t.Errorf("%d of %d reads of state.json failed during the storm; last: %v", torn, reads, tornErr)
+	}
+
+	// What the operations imply.
+	want := map[string]bool{nm("pre", 0): true, nm("shared", 0): true}
+	for i := range nDistinct {
+		want[nm("d", i)] = true
+	}
+	ls := decodeJSON[[]envView](t, c.ok("ls", "--json").stdout)
+	got := map[string]envView{}
+	for _, e := range ls {
+		if _, dup := got[e.Name]; dup {
+			t.Errorf("ls lists %s twice", e.Name)
+		}
+		got[e.Name] = e
+	}
+	mixUp := false
+	if _, ok := got[nm("mix", 0)]; ok {
+		mixUp = true // the last of the racing up/downs of mix was an up
+		want[nm("mix", 0)] = true
+	}
+	for name := range want {
+		e, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("environment %s is missing from ls", name)
+		case e.Replicas != 1 || e.Healthy == nil || *e.Healthy != 1:
+			t.Errorf("environment %s: %d replica(s), healthy %v; want 1 healthy", name, e.Replicas, e.Healthy)
+		}
+	}
+	for name := range got {
+		if !want[name] {
+			t.Errorf("ls lists %s, which the operations removed", name)
+		}
+	}
+	// Containers: exactly those the state file records.
+	f := readStateFile(t, dir)
+	recorded := map[string]string{}
+	for _, e := range f.Environments {
+		for _, in := range e.Instances {
+			recorded[in.ContainerID] = e.Name
+		}
+	}
+	live := e2e.List(t, docker, id)
+	for _, ct := range live {
+		if _, ok := recorded[ct.ID]; !ok {
+			t.Errorf("container %v (%s) is not in the state file", ct.Names, ct.State)
+		}
+	}
+	if len(live) != len(recorded) || len(recorded) != len(want) {
+		t.Errorf("%d containers run, the state file records %d, the operations imply %d", len(live), len(recorded), len(want))
+	}
+	assertNoPorts(t, docker, dir)
+
+	c.ok("down", "--all")
+	if n := len(e2e.List(t, docker, id)); n != 0 {
+		t.Errorf("%d container(s) left after down --all", n)
+	}
+	if t.Failed() {
+		return
+	}
+	reliability.Record(t, reliability.Concurrency,
+		"50 rfenv processes at once on one state dir: 16 ups of distinct names, 8 ups of one name, 3 ups and 3 downs racing on one name, 12 calls, 8 downs",
+		fmt.Sprintf("all 50 exited 0 in %s; state.json read %d times during the storm and always parsed; `ls` then listed exactly the %d environments the operations imply (the racing name ended %s), one replica each, and the %d running containers are exactly those recorded",
+			secs(storm), reads, len(want), map[bool]string{true: "up", false: "down"}[mixUp], len(live)),
+		reliability.Nothing)
+}
+
+// TestE2EHardeningReplicaLoss kills one replica's container and removes another behind rfenv's back:
+// calls go on on the survivors, stats say which replica is down and why, and `up` heals both.
+func TestE2EHardeningReplicaLoss(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	docker := e2e.Docker(t)
+	dir := e2e.StateDir(t)
+	c := newCLI(t, dir)
+	name := uniqueName("hloss")
+	up := decodeJSON[envView](t, c.ok("up", img, "--name", name, "--replicas", "3", "--json").stdout)
+	assertNoPorts(t, docker, dir)
+
+	dockerCLI(t, "kill", up.Instances[1].ID)
+	dockerCLI(t, "rm", "-f", up.Instances[2].ID)
+
+	// One process, one pool: the first call that picks a dead replica fails over, then it is skipped.
+	var in strings.Builder
+	const n = 30
+	for i := range n {
+		fmt.Fprintf(&in, "{\"value\": %d}\n", i)
+	}
+	c.stdin = in.String()
+	start := time.Now()
+	r := c.ok("call", name, "echo", "--batch", "-", "--concurrency", "4")
+	batchTook := time.Since(start)
+	c.stdin = ""
+	for i, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if line := decodeJSON[batch.Line](t, l); line.Error != nil || string(line.Result) != fmt.Sprint(i) {
+			t.Fatalf("line %d = %s", i, l)
+		}
+	}
+	// Separate processes too: each call succeeds, whichever replica it tries first (one that tries a
+	// dead replica first pays for a failed connection).
+	var slowest time.Duration
+	for i := range 3 {
+		r := c.ok("call", name, "replica")
+		if got := strings.TrimSpace(r.stdout); got != `"0"` {
+			t.Errorf("call %d ran on replica %s, want the survivor 0", i, got)
+		}
+		slowest = max(slowest, r.elapsed)
+	}
+	st := decodeJSON[pool.Stats](t, c.ok("stats", name, "--json").stdout)
+	if st.HealthyInstances != 1 {
+		t.Errorf("stats: %d healthy, want 1", st.HealthyInstances)
+	}
+	for i, want := range map[int]string{1: "exited (exit code 137: killed by SIGKILL)", 2: "is gone from localhost (removed outside rfenv)"} {
+		in := st.Instances[i]
+		if in.Healthy || !strings.Contains(in.Error, want) {
+			t.Errorf("stats of dead replica %d: healthy %v, error %q; want unhealthy, saying %q", in.Index, in.Healthy, in.Error, want)
+		}
+	}
+
+	// up heals: the survivor is kept, the two others replaced.
+	start = time.Now()
+	healed := decodeJSON[envView](t, c.ok("up", img, "--name", name, "--replicas", "3", "--json").stdout)
+	healTook := time.Since(start)
+	if healed.Instances[0].ID != up.Instances[0].ID {
+		t.Error("up replaced the healthy replica 0")
+	}
+	for _, i := range []int{1, 2} {
+		if healed.Instances[i].ID == up.Instances[i].ID {
+			t.Errorf("up kept dead replica %d", i)
+		}
+	}
+	if st := decodeJSON[pool.Stats](t, c.ok("stats", name, "--json").stdout); st.HealthyInstances != 3 {
+		t.Errorf("after up: %d healthy, want 3", st.HealthyInstances)
+	}
+	assertAccounted(t, docker, dir, name)
+	assertNoPorts(t, docker, dir)
+	if n := len(e2e.List(t, docker, state.StateID(dir))); n != 3 {
+		t.Errorf("%d containers after healing, want 3", n)
+	}
+	reliability.Record(t, reliability.Faults, "one of 3 replicas' containers killed (`docker kill`), another removed (`docker rm -f`) behind rfenv's back",
+		fmt.Sprintf("a 30-call batch (%s) and 3 separate calls (slowest %s) all succeeded on the survivor; `stats` marks the two unhealthy and says why (\"exited (exit code 137: killed by SIGKILL)\", \"gone ... (removed outside rfenv)\"); `up` kept the survivor and replaced both in %s", secs(batchTook), secs(slowest), secs(healTook)),
+		reliability.Nothing)
+}
+
+// TestE2EHardeningOutOfMemory: a method that allocates past --memory gets its replica OOM-killed. The
+// call fails with a message that says so, the pool goes on with the other replica, and the killed one
+// comes back (restart policy) or is replaced by `up`.
+func TestE2EHardeningOutOfMemory(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	docker := e2e.Docker(t)
+	dir := e2e.StateDir(t)
+	c := newCLI(t, dir)
+	name := uniqueName("hoom")
+	c.ok("up", img, "--name", name, "--replicas", "2", "--memory", "64m")
+	assertNoPorts(t, docker, dir)
+
+	r := c.fails(ExitInfra, "call", name, "hog", "--arg", "mb=200", "--timeout", "60s")
+	if !strings.Contains(r.stderr, "killed for running out of memory") || !strings.Contains(r.stderr, "64MiB") || !strings.Contains(r.stderr, "--memory") {
+		t.Errorf("the error should say the replica ran out of its 64 MiB; stderr: %s", r.stderr)
+	}
+	// The pool goes on: every call succeeds, on the other replica or on the restarted one.
+	for i := range 10 {
+		if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", fmt.Sprintf("value=%d", i)).stdout); got != fmt.Sprint(i) {
+			t.Errorf("echo after the OOM = %s", got)
+		}
+	}
+	// The restart policy brings the killed replica back; up keeps both (or heals whatever is dead).
+	start := time.Now()
+	c.ok("up", img, "--name", name, "--replicas", "2", "--memory", "64m")
+	healTook := time.Since(start)
+	e2e.Eventually(t, 30*time.Second, "both replicas healthy", func() bool {
+		return decodeJSON[pool.Stats](t, c.ok("stats", name, "--json").stdout).HealthyInstances == 2
+	})
+	assertAccounted(t, docker, dir, name)
+	assertNoPorts(t, docker, dir)
+	first, _, _ := strings.Cut(strings.TrimPrefix(r.stderr, "error: "), "\n")
+	_, why, _ := strings.Cut(r.stderr, "\n")
+	reliability.Record(t, reliability.Faults, "a method allocates 200 MiB in a replica started with `--memory 64m` (OOM kill)",
+		fmt.Sprintf("exit 4: %q, then %q; the next 10 calls succeeded; Docker restarted the replica and `up` (%s) left 2 of 2 healthy", first, strings.TrimSpace(why), secs(healTook)),
+		reliability.Nothing)
+}
