@@ -66,7 +66,7 @@ func newVersionCmd(f *Factory) *cobra.Command {
 		Long:  "Print the version, commit and build date of this rfenv binary.",
 		Example: `  rfenv version
   rfenv version --json | jq -r .version`,
-		Args:  exactArgs(0, "no arguments"),
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := Version()
 			if asJSON {
