@@ -119,3 +119,16 @@ func TestE2EBuildErrors(t *testing.T) {
 	}
 	c.fails(ExitNotFound, "up", "rfenv-test-does-not-exist:latest")
 }
+
+// TestE2EPull: --pull with no registry reachable keeps the local image (with a warning); an image
+// that exists nowhere fails with exit 3.
+func TestE2EPull(t *testing.T) {
+	c := newCLI(t, e2e.StateDir(t))
+	c.tty = true
+	r := c.ok("up", e2e.Image(t, "module"), "--name", "pulled", "--pull")
+	if !strings.Contains(r.stderr, "using its local copy") {
+		t.Errorf("up --pull without a registry should say it kept the local image: %s", r.stderr)
+	}
+	c.ok("down", "pulled")
+	c.fails(ExitNotFound, "up", "rfenv-test-nowhere:latest", "--pull")
+}

@@ -62,7 +62,7 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 		&cobra.Group{ID: groupInspect, Title: "Inspection:"},
 	)
 	for _, c := range []*cobra.Command{
-		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDownCmd(f),
+		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDownCmd(f), newAttachCmd(f),
 		newCallCmd(f),
 		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f), newLogsCmd(f),
 		newConfigCmd(f), newVersionCmd(f),

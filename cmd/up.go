@@ -37,6 +37,8 @@ type UpOptions struct {
 	Labels        []string
 	Hosts         []string
 	NoTransfer    bool
+	Pull          bool
+	PullPolicy    string
 	JSON          bool
 }
 
@@ -82,8 +84,10 @@ out of the container's configuration (docker inspect shows -e values, not --secr
 	fl.StringArrayVarP(&o.Volumes, "volume", "v", nil, "bind mount SRC:DST[:ro] (repeatable)")
 	fl.StringVar(&o.Network, "network", "", "user-defined Docker network to join (calls use the address on it)")
 	fl.StringArrayVar(&o.Labels, "label", nil, "extra container label KEY=VALUE (repeatable)")
-	fl.StringArrayVar(&o.Hosts, "host", nil, "Docker host: localhost, unix:///path, ssh://[user@]host[:port] (repeatable; replicas spread over them in order)")
+	fl.StringArrayVar(&o.Hosts, "host", nil, "Docker host: localhost, unix:///path, ssh://[user@]host[:port] (repeatable; replicas spread over them in order), or one Kubernetes cluster: k8s://[context][/namespace]")
+	fl.StringVar(&o.PullPolicy, "pull-policy", "", "image pull policy on k8s:// hosts: IfNotPresent (default), Always, Never")
 	fl.BoolVar(&o.NoTransfer, "no-transfer", false, "do not send the image to remote hosts that lack it")
+	fl.BoolVar(&o.Pull, "pull", false, "pull the image on each host first (a local copy is used when no registry answers)")
 	fl.BoolVar(&o.JSON, "json", false, "print the environment as JSON")
 	return c
 }
@@ -130,7 +134,8 @@ func runUp(ctx context.Context, f *Factory, o *UpOptions) error {
 func (o *UpOptions) libraryOptions(f *Factory) (rfenv.UpOptions, error) {
 	uo := rfenv.UpOptions{
 		Name: o.Name, Replicas: o.Replicas, Type: o.Type, Balancer: o.Balancer, ForceRecreate: o.ForceRecreate,
-		GPUs: o.GPUs, Volumes: o.Volumes, Network: o.Network, Hosts: o.Hosts, NoTransfer: o.NoTransfer,
+		GPUs: o.GPUs, Volumes: o.Volumes, Network: o.Network, Hosts: o.Hosts, NoTransfer: o.NoTransfer, Pull: o.Pull,
+		PullPolicy: o.PullPolicy,
 	}
 	if o.Replicas < 1 {
 		return uo, errs.New(errs.Usage, "--replicas %d: need at least 1 (use `rfenv down` to remove an environment)", o.Replicas)

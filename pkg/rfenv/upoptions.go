@@ -23,6 +23,9 @@ type UpOptions struct {
 	Volumes       []string
 	Labels        map[string]string
 	NoTransfer    bool // do not send the image to hosts that lack it
+	Pull          bool // pull the image on each host first (a local copy is used if the pull fails)
+	// PullPolicy is the image pull policy on k8s:// hosts: IfNotPresent (default), Always or Never.
+	PullPolicy string
 	// Progress receives human-readable progress lines (image transfer, readiness); nil discards.
 	Progress io.Writer
 }
