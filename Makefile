@@ -11,7 +11,7 @@ LDFLAGS := -s -w -X github.com/rfenv/rfenv/cmd.version=$(VERSION) -X github.com/
 E2E_PKGS := ./...
 TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build test test-unit test-e2e test-shim bench demo lint completions check-completions base-image snapshot clean
+.PHONY: all build test test-unit test-e2e test-k8s k8s-binaries test-shim bench demo lint completions check-completions base-image snapshot clean
 
 all: build
 
@@ -34,12 +34,30 @@ test-unit:
 test-e2e: base-image
 	$(GO) test $(TEST_FLAGS) -run 'E2E|Example' ./...
 
+## test-k8s: the Kubernetes backend's tests and benchmarks on a real single-node cluster (root). The
+## cluster is built from hack/k8s (its own module) and Debian packages; builds are cached in
+## $$HOME/.cache/rfenv-k8s (RFENV_K8S_CACHE), so only the first run compiles Kubernetes (minutes).
+test-k8s: base-image k8s-binaries
+	@command -v docker-registry >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
+	RFENV_TEST_K8S=1 $(GO) test $(TEST_FLAGS) -v -run 'K8s' -bench 'K8s' -benchtime 1x ./pkg/kube/
+
+## k8s-binaries: build the test cluster's Kubernetes binary into the cache (at low priority)
+k8s-binaries:
+	RFENV_TEST_K8S=1 $(GO) test -count=1 -timeout 45m -run TestBuildBinaries ./pkg/testutil/kubecluster/
+
 test-shim:
 	python3 -m unittest discover -s shim -p 'test_*.py'
 
-## bench: benchmarks; writes BENCHMARKS.md
+## bench: benchmarks; writes BENCHMARKS.md (BENCH_FLAGS, e.g. '-duration 10s -runs 5' or '-items 3,4'; see go run ./bench -h)
 bench: base-image build
-	$(GO) run ./bench -out BENCHMARKS.md
+	$(GO) run ./bench -out BENCHMARKS.md -bin $(BIN) $(BENCH_FLAGS)
+
+## reliability: the hardening tests (faults, bad input, concurrency, security) on the real daemon;
+## each passing test writes its rows, collated into RELIABILITY.md
+reliability: base-image
+	@rows=$$(mktemp) && trap 'rm -f "$$rows"' EXIT && \
+	RFENV_RELIABILITY_OUT=$$rows $(GO) test $(TEST_FLAGS) -run 'Hardening' ./cmd/ && \
+	$(GO) run ./pkg/testutil/reliability/collate -in "$$rows" -out RELIABILITY.md
 
 ## demo: the README's demo on the bundled example environment
 demo: build base-image

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type BuildOptions struct {
 	Type      string
 	BaseImage string
 	JSON      bool
+	Push      bool
 }
 
 func newBuildCmd(f *Factory) *cobra.Command {
@@ -62,6 +64,7 @@ Progress goes to stderr; stdout prints only the image reference.`,
 	fl.StringVar(&o.Type, "type", "", "environment type: function or http (default: detect from env.py)")
 	fl.StringVar(&o.BaseImage, "base-image", f.Config.String(config.KeyBaseImage), "FROM of the default Dockerfile (when DIR has none)")
 	fl.BoolVar(&o.JSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&o.Push, "push", false, "push the image to its registry after building (tag it REGISTRY/NAME:TAG), so a k8s:// cluster can pull it")
 	return c
 }
 
@@ -100,6 +103,16 @@ func runBuild(ctx context.Context, f *Factory, o *BuildOptions) error {
 	})
 	if err != nil {
 		return err
+	}
+	if o.Push {
+		var progress io.Writer
+		if !f.Quiet {
+			progress = f.IO.ErrOut
+		}
+		if err := client.Push(ctx, results[0].Host, results[0].Image, progress); err != nil {
+			return err
+		}
+		p.Success("pushed %s", results[0].Image)
 	}
 	if o.JSON {
 		views := make([]buildView, len(results))

@@ -43,7 +43,7 @@ the state file mentions and on --host hosts.`,
 	fl := c.Flags()
 	fl.BoolVar(&o.All, "all", false, "remove every environment in the state file")
 	fl.BoolVar(&o.Orphans, "orphans", false, "remove rfenv containers that no environment owns")
-	fl.StringArrayVar(&o.Hosts, "host", nil, "also look on this Docker host (repeatable)")
+	fl.StringArrayVar(&o.Hosts, "host", nil, "also look on this Docker host or k8s://[context][/namespace] (repeatable)")
 	fl.BoolVar(&o.JSON, "json", false, "print what was removed as JSON")
 	return c
 }

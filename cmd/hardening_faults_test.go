@@ -2,13 +2,17 @@ package cmd
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/rfenv/rfenv/pkg/batch"
 	"github.com/rfenv/rfenv/pkg/pool"
@@ -39,6 +43,7 @@ func TestE2EHardeningSignalDuringUp(t *testing.T) {
 				t.Fatalf("up ended before a container appeared: %+v", p.res)
 			}
 			seen := len(e2e.List(t, docker, id))
+			assertNoPorts(t, docker, dir)
 			sent := time.Now()
 			p.signal(t, tc.sig)
 			r := p.wait(t, time.Minute)
@@ -310,19 +315,41 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 		reliability.Nothing)
 }
 
-// TestE2EHardeningReplicaLoss kills one replica's container and removes another behind rfenv's back:
-// calls go on on the survivors, stats say which replica is down and why, and `up` heals both.
+// TestE2EHardeningReplicaLoss kills the container of a replica that is running a call, and removes
+// another behind rfenv's back: the broken call says what happened to its replica, calls go on on the
+// survivor, stats say which replicas are down and why, and `up` heals both.
 func TestE2EHardeningReplicaLoss(t *testing.T) {
 	img := e2e.Image(t, "hostile")
 	docker := e2e.Docker(t)
 	dir := e2e.StateDir(t)
 	c := newCLI(t, dir)
+	pe := newProcEnv(t, dir)
 	name := uniqueName("hloss")
 	up := decodeJSON[envView](t, c.ok("up", img, "--name", name, "--replicas", "3", "--json").stdout)
 	assertNoPorts(t, docker, dir)
 
-	dockerCLI(t, "kill", up.Instances[1].ID)
-	dockerCLI(t, "rm", "-f", up.Instances[2].ID)
+	// Kill the replica that runs a long call.
+	p := pe.start("", "call", name, "sleep", "--arg", "seconds=30", "--timeout", "2m")
+	busy := -1
+	e2e.Eventually(t, 30*time.Second, "the call to reach a replica", func() bool {
+		for _, in := range decodeJSON[pool.Stats](t, c.ok("stats", name, "--json").stdout).Instances {
+			if in.InFlight == 1 {
+				busy = in.Index
+			}
+		}
+		return busy >= 0 || p.exited()
+	})
+	killed, removed := busy, (busy+1)%3
+	survivor := 3 - killed - removed
+	killedAt := time.Now()
+	dockerCLI(t, "kill", up.Instances[killed].ID)
+	r := p.wait(t, 30*time.Second)
+	brokenTook := time.Since(killedAt)
+	if r.code != ExitInfra || !strings.Contains(r.stderr, "failed after the request was sent") || !strings.Contains(r.stderr, "exit code 137: killed by SIGKILL") {
+		t.Errorf("the broken call: exit %d, want 4 saying the replica's container was killed\nstderr: %s", r.code, r.stderr)
+	}
+	_, brokenWhy, _ := strings.Cut(strings.TrimSpace(r.stderr), "\n")
+	dockerCLI(t, "rm", "-f", up.Instances[removed].ID)
 
 	// One process, one pool: the first call that picks a dead replica fails over, then it is skipped.
 	var in strings.Builder
@@ -332,7 +359,7 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	}
 	c.stdin = in.String()
 	start := time.Now()
-	r := c.ok("call", name, "echo", "--batch", "-", "--concurrency", "4")
+	r = c.ok("call", name, "echo", "--batch", "-", "--concurrency", "4")
 	batchTook := time.Since(start)
 	c.stdin = ""
 	for i, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
@@ -345,8 +372,8 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	var slowest time.Duration
 	for i := range 3 {
 		r := c.ok("call", name, "replica")
-		if got := strings.TrimSpace(r.stdout); got != `"0"` {
-			t.Errorf("call %d ran on replica %s, want the survivor 0", i, got)
+		if got := strings.TrimSpace(r.stdout); got != fmt.Sprintf(`"%d"`, survivor) {
+			t.Errorf("call %d ran on replica %s, want the survivor %d", i, got, survivor)
 		}
 		slowest = max(slowest, r.elapsed)
 	}
@@ -354,7 +381,7 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	if st.HealthyInstances != 1 {
 		t.Errorf("stats: %d healthy, want 1", st.HealthyInstances)
 	}
-	for i, want := range map[int]string{1: "exited (exit code 137: killed by SIGKILL)", 2: "is gone from localhost (removed outside rfenv)"} {
+	for i, want := range map[int]string{killed: "exit code 137: killed by SIGKILL", removed: "is gone from localhost (removed outside rfenv)"} {
 		in := st.Instances[i]
 		if in.Healthy || !strings.Contains(in.Error, want) {
 			t.Errorf("stats of dead replica %d: healthy %v, error %q; want unhealthy, saying %q", in.Index, in.Healthy, in.Error, want)
@@ -365,10 +392,10 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	start = time.Now()
 	healed := decodeJSON[envView](t, c.ok("up", img, "--name", name, "--replicas", "3", "--json").stdout)
 	healTook := time.Since(start)
-	if healed.Instances[0].ID != up.Instances[0].ID {
-		t.Error("up replaced the healthy replica 0")
+	if healed.Instances[survivor].ID != up.Instances[survivor].ID {
+		t.Error("up replaced the healthy replica")
 	}
-	for _, i := range []int{1, 2} {
+	for _, i := range []int{killed, removed} {
 		if healed.Instances[i].ID == up.Instances[i].ID {
 			t.Errorf("up kept dead replica %d", i)
 		}
@@ -381,8 +408,11 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	if n := len(e2e.List(t, docker, state.StateID(dir))); n != 3 {
 		t.Errorf("%d containers after healing, want 3", n)
 	}
-	reliability.Record(t, reliability.Faults, "one of 3 replicas' containers killed (`docker kill`), another removed (`docker rm -f`) behind rfenv's back",
-		fmt.Sprintf("a 30-call batch (%s) and 3 separate calls (slowest %s) all succeeded on the survivor; `stats` marks the two unhealthy and says why (\"exited (exit code 137: killed by SIGKILL)\", \"gone ... (removed outside rfenv)\"); `up` kept the survivor and replaced both in %s", secs(batchTook), secs(slowest), secs(healTook)),
+	reliability.Record(t, reliability.Faults, "the container of a replica running a call killed (`docker kill`)",
+		fmt.Sprintf("the call exits 4 %s after the kill: the request was sent, so it is not retried, and Docker says why: %q", secs(brokenTook), firstLine(brokenWhy)),
+		reliability.Nothing)
+	reliability.Record(t, reliability.Faults, "then another of the 3 replicas removed behind rfenv's back (`docker rm -f`)",
+		fmt.Sprintf("a 30-call batch (%s) and 3 separate calls (slowest %s) all succeeded on the survivor; `stats` marks the two unhealthy and says why (\"exit code 137: killed by SIGKILL\", \"gone ... (removed outside rfenv)\"); `up` kept the survivor and replaced both in %s", secs(batchTook), secs(slowest), secs(healTook)),
 		reliability.Nothing)
 }
 
@@ -417,9 +447,154 @@ func TestE2EHardeningOutOfMemory(t *testing.T) {
 	})
 	assertAccounted(t, docker, dir, name)
 	assertNoPorts(t, docker, dir)
-	first, _, _ := strings.Cut(strings.TrimPrefix(r.stderr, "error: "), "\n")
-	_, why, _ := strings.Cut(r.stderr, "\n")
+	_, why, _ := strings.Cut(strings.TrimSpace(r.stderr), "\n")
 	reliability.Record(t, reliability.Faults, "a method allocates 200 MiB in a replica started with `--memory 64m` (OOM kill)",
-		fmt.Sprintf("exit 4: %q, then %q; the next 10 calls succeeded; Docker restarted the replica and `up` (%s) left 2 of 2 healthy", first, strings.TrimSpace(why), secs(healTook)),
+		fmt.Sprintf("exit 4: %q, then, from Docker, %q; the next 10 calls succeeded; `up` (%s) left 2 of 2 healthy", firstLine(r.stderr), firstLine(why), secs(healTook)),
+		reliability.Nothing)
+}
+
+// TestE2EHardeningCorruptStateFile: a truncated and a garbage state file make every command fail with
+// exit 4, naming the file and how to recover; the file is never rewritten; the recovery it suggests
+// (move it aside, `down --orphans`) removes the containers it tracked.
+func TestE2EHardeningCorruptStateFile(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	docker := e2e.Docker(t)
+	for _, tc := range []struct {
+		name    string
+		corrupt func(good []byte) []byte
+	}{
+		{"truncated", func(good []byte) []byte { return good[:len(good)/2] }},
+		{"garbage", func([]byte) []byte { return []byte("\x00\x01not json at all\xff{{{") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := e2e.StateDir(t)
+			c := newCLI(t, dir)
+			name := uniqueName("hcorrupt")
+			c.ok("up", img, "--name", name, "--replicas", "2")
+			assertNoPorts(t, docker, dir)
+			path := stateFile(dir)
+			good, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := tc.corrupt(good)
+			if err := os.WriteFile(path, bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{
+				{"ls"}, {"call", name, "echo", "--arg", "value=1"}, {"stats", name},
+				{"up", img, "--name", name, "--replicas", "2"}, {"up", img, "--name", uniqueName("hother")},
+				{"down", name}, {"down", "--all"}, {"down", "--orphans"},
+			} {
+				r := c.fails(ExitInfra, args...)
+				if !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, "corrupt") || !strings.Contains(r.stderr, "mv ") || !strings.Contains(r.stderr, "down --orphans") {
+					t.Errorf("rfenv %s: the error should name %s and how to recover; stderr: %s", strings.Join(args, " "), path, r.stderr)
+				}
+				if now, _ := os.ReadFile(path); string(now) != string(bad) {
+					t.Fatalf("rfenv %s rewrote the corrupt state file", strings.Join(args, " "))
+				}
+			}
+			if n := len(e2e.List(t, docker, state.StateID(dir))); n != 2 {
+				t.Errorf("%d containers after the failed commands, want the 2 untouched", n)
+			}
+			// The recovery the message gives.
+			if err := os.Rename(path, path+".bad"); err != nil {
+				t.Fatal(err)
+			}
+			orph := decodeJSON[struct {
+				Orphans []struct{ Name string } `json:"orphans"`
+			}](t, c.ok("down", "--orphans", "--json").stdout)
+			if len(orph.Orphans) != 2 {
+				t.Errorf("down --orphans removed %+v, want the 2 replicas", orph.Orphans)
+			}
+			if n := len(e2e.List(t, docker, state.StateID(dir))); n != 0 {
+				t.Errorf("%d containers left after the recovery", n)
+			}
+			reliability.Record(t, reliability.Faults, "state.json "+tc.name+" (while an environment of 2 replicas runs)",
+				"ls, call, stats, up, down, down --all and down --orphans all exit 4 naming the file, the parse error and the recovery (mv it aside, `rfenv down --orphans`); the file is left byte-for-byte untouched and the replicas run on; following the recovery removes both replicas",
+				reliability.Nothing)
+		})
+	}
+}
+
+// TestE2EHardeningOrphans: `down --orphans` removes labelled containers that no state entry owns (here:
+// an entry deleted from state.json by hand), keeps those of known environments, and never touches an
+// unlabelled container, nor one of another state directory.
+func TestE2EHardeningOrphans(t *testing.T) {
+	img := e2e.Image(t, "hostile")
+	docker := e2e.Docker(t)
+	dir := e2e.StateDir(t)
+	id := state.StateID(dir)
+	c := newCLI(t, dir)
+	keep, lose := uniqueName("hkeep"), uniqueName("hlose")
+	c.ok("up", img, "--name", keep, "--replicas", "2")
+	lost := decodeJSON[envView](t, c.ok("up", img, "--name", lose, "--replicas", "2", "--json").stdout)
+
+	// Another state directory's environment, and a container rfenv never started.
+	otherDir := e2e.StateDir(t)
+	other := newCLI(t, otherDir)
+	otherName := uniqueName("hother")
+	other.ok("up", img, "--name", otherName)
+	stranger := uniqueName("hstranger")
+	dockerCLI(t, "run", "-d", "--name", stranger, "--label", "purpose=rfenv-hardening-test", "rfenv-python:bookworm", "sleep", "300")
+	t.Cleanup(func() { dockerCLI(t, "rm", "-f", stranger) })
+	assertNoPorts(t, docker, dir)
+	assertNoPorts(t, docker, otherDir)
+
+	// Delete lose's entry by hand, as a user editing the file would.
+	raw, err := os.ReadFile(stateFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	delete(doc["environments"].(map[string]any), lose)
+	edited, _ := json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(stateFile(dir), edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	r := c.ok("down", "--orphans", "--json")
+	rep := decodeJSON[struct {
+		Orphans []struct{ Name, Env, ID string } `json:"orphans"`
+	}](t, r.stdout)
+	var removed []string
+	for _, o := range rep.Orphans {
+		removed = append(removed, o.Name)
+		if o.Env != lose {
+			t.Errorf("down --orphans removed %s of environment %s", o.Name, o.Env)
+		}
+	}
+	slices.Sort(removed)
+	if want := []string{lose + "-0", lose + "-1"}; !slices.Equal(removed, want) {
+		t.Errorf("down --orphans removed %v, want %v", removed, want)
+	}
+	for _, in := range lost.Instances {
+		if _, err := docker.ContainerInspect(context.Background(), in.ID, client.ContainerInspectOptions{}); err == nil {
+			t.Errorf("orphan %s still exists", in.Container)
+		}
+	}
+	if n := len(e2e.List(t, docker, id)); n != 2 {
+		t.Errorf("%d containers of this state dir left, want %s's 2", n, keep)
+	}
+	if got := strings.TrimSpace(c.ok("call", keep, "echo", "--arg", "value=7").stdout); got != "7" {
+		t.Errorf("the owned environment stopped answering: %s", got)
+	}
+	if s := dockerCLI(t, "inspect", "-f", "{{.State.Running}}", stranger); s != "true" {
+		t.Errorf("the unlabelled container %s was touched: running=%s", stranger, s)
+	}
+	if n := len(e2e.List(t, docker, state.StateID(otherDir))); n != 1 {
+		t.Errorf("another state dir's container was touched: %d left, want 1", n)
+	}
+	// Twice is a no-op.
+	if again := decodeJSON[struct {
+		Orphans []any `json:"orphans"`
+	}](t, c.ok("down", "--orphans", "--json").stdout); len(again.Orphans) != 0 {
+		t.Errorf("a second down --orphans removed %v", again.Orphans)
+	}
+	reliability.Record(t, reliability.Faults, "an environment's entry deleted from state.json by hand (its 2 containers orphaned), beside an unlabelled container and another state dir's environment",
+		"`down --orphans` removed exactly the 2 orphans; the known environment kept answering; the unlabelled container and the other state dir's container were not touched; a second run removed nothing",
 		reliability.Nothing)
 }

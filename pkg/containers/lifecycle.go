@@ -105,7 +105,7 @@ func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
 	if err != nil {
 		switch {
 		case cerrdefs.IsConflict(err):
-			return "", errs.New(errs.Conflict, "container %s already exists on %s: remove it with `rfenv down %s`, or choose another --name", name, conn.Spec, spec.Env)
+			return "", conflictError(ctx, conn, name, spec)
 		case cerrdefs.IsNotFound(err):
 			return "", errs.New(errs.NotFound, "image %s not found on %s: build it with `rfenv build DIR -t %s`", spec.Image, conn.Spec, spec.Image)
 		}
@@ -120,6 +120,22 @@ func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
 }
 
 var initTrue = true
+
+// conflictError explains a name collision. up plans around every container of the environment that
+// carries this state directory's labels, so the one in the way was started by someone else: by hand,
+// or by rfenv with another state directory. Neither is rfenv's to remove, so the advice says who can.
+func conflictError(ctx context.Context, conn *host.Conn, name string, spec Spec) error {
+	owner := "was not started by rfenv"
+	fix := fmt.Sprintf("remove it yourself (docker rm -f %s) if it is not needed", name)
+	if res, err := conn.Docker.ContainerInspect(ctx, name, client.ContainerInspectOptions{}); err == nil && res.Container.Config != nil {
+		labels := res.Container.Config.Labels
+		if labels[LabelManaged] == "true" && labels[LabelState] != spec.StateID {
+			owner = fmt.Sprintf("belongs to another rfenv state directory (label %s=%s)", LabelState, labels[LabelState])
+			fix = "run `rfenv down` with that --state-dir"
+		}
+	}
+	return errs.New(errs.Conflict, "container %s already exists on %s and %s; rfenv leaves it alone: %s, or choose another --name", name, conn.Spec, owner, fix)
+}
 
 // GPURequest turns --gpus all|N into a Docker device request, as `docker run --gpus` does.
 func GPURequest(v string) (container.DeviceRequest, error) {
@@ -303,6 +319,9 @@ func WaitReady(ctx context.Context, conn *host.Conn, id, name string, exits <-ch
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastErr error
+	if conn.Spec.Kind != host.Local {
+		name += " on " + conn.Spec.String() // which of several hosts it is
+	}
 	for {
 		select {
 		case code := <-exits:

@@ -149,5 +149,8 @@ func (c *Connector) open(ctx context.Context, spec Spec) (*Conn, error) {
 		}
 		return &Conn{Spec: spec, Docker: cli, dialer: d, close: closeFn}, nil
 	}
+	if spec.Kind == K8s {
+		return nil, errs.New(errs.Conflict, "host %s is a Kubernetes cluster, not a Docker daemon (an environment runs either on a cluster or on Docker hosts; `rfenv down` it first to move it)", spec)
+	}
 	return nil, errs.New(errs.Usage, "host %s: unsupported kind %q", spec, spec.Kind)
 }

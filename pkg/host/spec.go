@@ -19,6 +19,7 @@ const (
 	Local Kind = "local" // the local daemon, honouring DOCKER_HOST
 	Unix  Kind = "unix"  // a daemon socket on this machine
 	SSH   Kind = "ssh"   // a remote daemon reached over SSH
+	K8s   Kind = "k8s"   // a Kubernetes cluster (see pkg/kube): no Docker daemon at all
 )
 
 // LocalName is the spec of the local daemon.
@@ -31,12 +32,15 @@ type Spec struct {
 	Socket string // unix: the socket path; ssh: the remote socket path
 	// SSH target parts, for Kind SSH.
 	User, Host, Port string
+	// Kubernetes target, for Kind K8s: the kubeconfig context (empty: the current one) and the
+	// namespace (empty: the context's, else "default").
+	Context, Namespace string
 }
 
 func (s Spec) String() string { return s.Raw }
 
-// Parse reads a host spec: "localhost" (or empty), "unix:///path.sock", or
-// "ssh://[user@]host[:port][/remote/docker.sock]".
+// Parse reads a host spec: "localhost" (or empty), "unix:///path.sock",
+// "ssh://[user@]host[:port][/remote/docker.sock]" or "k8s://[CONTEXT][/NAMESPACE]".
 func Parse(s string) (Spec, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -65,9 +69,49 @@ func Parse(s string) (Spec, error) {
 		}
 		sp.Raw = sp.canonicalSSH()
 		return sp, nil
+	case strings.HasPrefix(s, "k8s://"):
+		return parseK8s(s)
 	default:
-		return Spec{}, errs.New(errs.Usage, "host %q: expected localhost, unix:///path/to/docker.sock or ssh://[user@]host[:port]", s)
+		return Spec{}, errs.New(errs.Usage, "host %q: expected localhost, unix:///path/to/docker.sock, ssh://[user@]host[:port] or k8s://[context][/namespace]", s)
 	}
+}
+
+// parseK8s reads k8s://[CONTEXT][/NAMESPACE]. Context names may hold characters a URL host cannot
+// (e.g. "arn:aws:eks:...:cluster/x" has a slash; such a context needs the namespace given too), so
+// the namespace is what follows the last slash.
+func parseK8s(s string) (Spec, error) {
+	rest := strings.TrimPrefix(s, "k8s://")
+	sp := Spec{Kind: K8s}
+	if i := strings.LastIndex(rest, "/"); i >= 0 {
+		sp.Context, sp.Namespace = rest[:i], rest[i+1:]
+	} else {
+		sp.Context = rest
+	}
+	if strings.ContainsAny(rest, "?#") || strings.ContainsAny(sp.Context, " \t\n") {
+		return Spec{}, errs.New(errs.Usage, "host %q: expected k8s://[context][/namespace]", s)
+	}
+	if sp.Namespace != "" && !isDNSLabel(sp.Namespace) {
+		return Spec{}, errs.New(errs.Usage, "host %q: namespace %q is not a valid Kubernetes namespace name", s, sp.Namespace)
+	}
+	sp.Raw = "k8s://" + sp.Context
+	if sp.Namespace != "" {
+		sp.Raw += "/" + sp.Namespace
+	}
+	return sp, nil
+}
+
+// isDNSLabel says whether s is an RFC 1123 label: what Kubernetes namespaces and names must be.
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i, c := range s {
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s Spec) canonicalSSH() string {

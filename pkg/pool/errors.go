@@ -24,7 +24,7 @@ func (e *CallError) Error() string {
 	case http.StatusNotFound:
 		return e.Message
 	case http.StatusUnauthorized:
-		return fmt.Sprintf("replica %d rejected the environment's token (%s); the environment was probably recreated by another state directory: run `rfenv up` again", e.Replica, e.Message)
+		return fmt.Sprintf("replica %d rejected the environment's token (%s): its address now belongs to another container (the replica was removed), or the environment was recreated from another state directory; run `rfenv up` again", e.Replica, e.Message)
 	case http.StatusGatewayTimeout:
 		return fmt.Sprintf("%s: %s", e.Method, e.Message)
 	}
@@ -48,6 +48,23 @@ func (e *CallError) Unwrap() error {
 	}
 	return errs.Infra
 }
+
+// ReplicaLostError is a call whose request reached a replica but whose answer never came: the
+// connection broke (the server or its container died mid-call). The method may have run, so the call
+// is not retried unless the caller opted in. Its kind is errs.Infra.
+type ReplicaLostError struct {
+	Method  string
+	Replica int    // the replica's index
+	Name    string // "replica 0 (addr on host)"
+	Err     error  // the transport's error
+}
+
+func (e *ReplicaLostError) Error() string {
+	return fmt.Sprintf("call %s on %s failed after the request was sent, so it is not retried (it may have run; pass --retries N to retry anyway): %v", e.Method, e.Name, e.Err)
+}
+
+// Unwrap gives the transport's error and the errs.Infra kind.
+func (e *ReplicaLostError) Unwrap() []error { return []error{e.Err, errs.Infra} }
 
 // decodeCallError reads the shim's error envelope, or a user server's FastAPI-style {"detail": ...}.
 func decodeCallError(status int, body []byte, method string, replica int) *CallError {

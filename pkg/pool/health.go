@@ -30,6 +30,11 @@ func (p *Pool) probeHealth(ctx context.Context, r *replica) (Health, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/health", nil)
 	resp, err := r.transport.RoundTrip(req)
 	if err != nil {
+		if ctx.Err() != nil && !isDialError(err) {
+			err = fmt.Errorf("no answer to /health within 2s: %w", err)
+		} else if ctx.Err() != nil {
+			err = fmt.Errorf("could not connect within 2s (is its container stopped or removed?): %w", err)
+		}
 		return Health{Status: "unreachable"}, err
 	}
 	data, err := readBody(resp.Body)
@@ -107,6 +112,12 @@ func (p *Pool) startProbe(r *replica) {
 			case <-t.C:
 			}
 			h, err := p.probeHealth(context.Background(), r)
+			if err == nil && h.Ready() && r.rejected.Load() {
+				// /health needs no token, so any shim answers it: ask for the token too.
+				if err = p.getJSON(context.Background(), r, "/stats", &shimStats{}); err == nil {
+					r.rejected.Store(false)
+				}
+			}
 			if err == nil && h.Ready() {
 				r.healthy.Store(true)
 				r.busy.Store(false)

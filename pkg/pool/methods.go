@@ -57,13 +57,14 @@ func (p *Pool) Methods(ctx context.Context) ([]Method, error) {
 
 // orderForReads puts available replicas first.
 func (p *Pool) orderForReads() []*replica {
-	out := make([]*replica, 0, len(p.replicas))
-	for _, r := range p.replicas {
+	replicas := p.list()
+	out := make([]*replica, 0, len(replicas))
+	for _, r := range replicas {
 		if r.available() {
 			out = append(out, r)
 		}
 	}
-	for _, r := range p.replicas {
+	for _, r := range replicas {
 		if !r.available() {
 			out = append(out, r)
 		}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rfenv/rfenv/pkg/errs"
@@ -53,11 +54,13 @@ type Options struct {
 
 // Pool calls the replicas of one environment. It is safe for use by many goroutines at once.
 type Pool struct {
-	opts     Options
-	replicas []*replica
-	chooser  chooser
-	health   *health
-	authz    string
+	opts Options
+	// reps is the current replica list; SetEndpoints swaps it (readers take a snapshot with list).
+	reps    atomic.Pointer[[]*replica]
+	setMu   sync.Mutex
+	chooser chooser
+	health  *health
+	authz   string
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -93,17 +96,52 @@ func New(endpoints []Endpoint, opts Options) (*Pool, error) {
 		authz:   "Bearer " + opts.Token,
 		closed:  make(chan struct{}),
 	}
+	reps := make([]*replica, 0, len(endpoints))
 	for _, ep := range endpoints {
-		p.replicas = append(p.replicas, newReplica(ep, opts.MaxConnsPerReplica))
+		reps = append(reps, newReplica(ep, opts.MaxConnsPerReplica))
 	}
+	p.reps.Store(&reps)
 	return p, nil
+}
+
+// list is a snapshot of the current replicas.
+func (p *Pool) list() []*replica { return *p.reps.Load() }
+
+// SetEndpoints replaces the pool's replicas, e.g. with the pods a Kubernetes Deployment runs now.
+// A replica whose endpoint stays (same Index, Host and Address) keeps its connections, counters and
+// health; calls in flight on removed replicas finish on their open connections.
+func (p *Pool) SetEndpoints(endpoints []Endpoint) {
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+	old := map[Endpoint]*replica{}
+	for _, r := range p.list() {
+		old[r.ep.identity()] = r
+	}
+	next := make([]*replica, 0, len(endpoints))
+	added := false
+	for _, ep := range endpoints {
+		if r, ok := old[ep.identity()]; ok {
+			delete(old, ep.identity())
+			next = append(next, r)
+			continue
+		}
+		next = append(next, newReplica(ep, p.opts.MaxConnsPerReplica))
+		added = true
+	}
+	p.reps.Store(&next)
+	for _, r := range old {
+		r.transport.CloseIdleConnections()
+	}
+	if added {
+		p.health.notify()
+	}
 }
 
 // Close stops health probes and closes idle connections. It does not touch the replicas themselves.
 func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
 		close(p.closed)
-		for _, r := range p.replicas {
+		for _, r := range p.list() {
 			r.transport.CloseIdleConnections()
 		}
 	})
@@ -173,10 +211,14 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 		url = "/" + strings.TrimPrefix(method, "/")
 	}
 	var tried []*replica
+	var rejected error // the last 401: a replica that refused the token
 	retriesLeft := p.opts.Retries
 	for {
 		r := p.pick(tried)
 		if r == nil {
+			if rejected != nil {
+				return nil, rejected
+			}
 			return nil, p.noReplicaError(ctx, method, tried)
 		}
 		tried = append(tried, r)
@@ -193,8 +235,20 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 		}
 		var ce *CallError
 		switch {
+		case errors.Is(err, errReplyTooLarge):
+			// The method ran and answered: nothing is wrong with the replica, and another would
+			// answer the same.
+			return nil, fmt.Errorf("call %s on %s: %w", method, r.name(), err)
 		case isDialError(err) || (errors.As(err, &ce) && ce.Status == http.StatusServiceUnavailable):
 			// Never reached the method: take the replica out of rotation and fail over.
+			p.markDown(r, err)
+			continue
+		case errors.As(err, &ce) && ce.Status == http.StatusUnauthorized && p.opts.Kind == KindFunction:
+			// The shim refused the token before running anything. Usually the replica's address
+			// now belongs to another container (the replica was removed and its IP reused): fail
+			// over, and keep it out of rotation until it takes this pool's token again.
+			rejected = err
+			r.rejected.Store(true)
 			p.markDown(r, err)
 			continue
 		case errors.As(err, &ce):
@@ -209,7 +263,7 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 			continue
 		default:
 			p.markDown(r, err)
-			return nil, errs.Wrap(errs.Infra, fmt.Errorf("call %s on %s failed after the request was sent, so it is not retried (it may have run; pass --retries N to retry anyway): %w", method, r.name(), err))
+			return nil, &ReplicaLostError{Method: method, Replica: r.ep.Index, Name: r.name(), Err: err}
 		}
 	}
 }
@@ -218,7 +272,7 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 func (p *Pool) pick(tried []*replica) *replica {
 	var buf [16]*replica
 	cands := buf[:0]
-	for _, r := range p.replicas {
+	for _, r := range p.list() {
 		if r.available() && !contains(tried, r) {
 			cands = append(cands, r)
 		}
@@ -279,6 +333,9 @@ func (p *Pool) send(ctx context.Context, r *replica, method, path string, body [
 	return extractResult(data)
 }
 
+// errReplyTooLarge: the server answered, but with more than MaxResponse bytes. The replica is fine.
+var errReplyTooLarge = errs.New(errs.Infra, "the reply is larger than %d MiB, the limit; return less data per call", MaxResponse>>20)
+
 // serverBudget leaves the server a little less time than the caller, so that the server's clear 504
 // normally arrives before the caller's own deadline fires.
 func serverBudget(remaining time.Duration) time.Duration {
@@ -295,7 +352,7 @@ func readBody(rc io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxResponse {
-		return nil, errs.New(errs.Infra, "reply larger than %d MiB; return less data per call", MaxResponse>>20)
+		return nil, errReplyTooLarge
 	}
 	return data, nil
 }
@@ -327,7 +384,7 @@ func (p *Pool) contextError(ctx context.Context, method string, err error) error
 
 func (p *Pool) noReplicaError(ctx context.Context, method string, tried []*replica) error {
 	var reasons []string
-	for _, r := range p.replicas {
+	for _, r := range p.list() {
 		if why := r.why(); !r.available() && why != "" {
 			reasons = append(reasons, fmt.Sprintf("replica %d: %s", r.ep.Index, why))
 		}

@@ -89,7 +89,7 @@ func TestFailoverOnRefused(t *testing.T) {
 	if cb.Load() != 10 {
 		t.Errorf("live replica got %d calls", cb.Load())
 	}
-	if p.replicas[0].available() {
+	if p.list()[0].available() {
 		t.Error("refusing replica still in rotation")
 	}
 }

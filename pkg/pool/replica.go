@@ -26,6 +26,17 @@ type Endpoint struct {
 	Dialer  ContextDialer // nil means a direct TCP connection
 }
 
+// DirectDialTimeout bounds connecting straight to a replica's address (a container on the local
+// daemon's network, where a live server accepts in well under a millisecond). The address of a
+// container that was stopped or removed does not refuse: nothing answers at all, so without a short
+// bound every call that tried a dead replica first would stall for seconds before failing over.
+const DirectDialTimeout = time.Second
+
+// identity is what SetEndpoints compares: the endpoint without its dialer.
+func (e Endpoint) identity() Endpoint {
+	return Endpoint{Index: e.Index, Host: e.Host, Address: e.Address}
+}
+
 // replica is an endpoint plus its connections and health as this process sees them.
 type replica struct {
 	ep        Endpoint
@@ -39,7 +50,10 @@ type replica struct {
 	// so it gets no calls until /health says ok again.
 	busy    atomic.Bool
 	probing atomic.Bool
-	reason  atomic.Pointer[string] // why it is out of rotation
+	// rejected: the server at the replica's address refused the token (its IP may now be another
+	// container's), so only an authenticated probe may bring it back.
+	rejected atomic.Bool
+	reason   atomic.Pointer[string] // why it is out of rotation
 
 	requests atomic.Int64 // calls this process sent it
 	failures atomic.Int64
@@ -54,7 +68,7 @@ func (e *dialError) Unwrap() error { return e.err }
 func newReplica(ep Endpoint, maxConns int) *replica {
 	d := ep.Dialer
 	if d == nil {
-		d = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+		d = &net.Dialer{Timeout: DirectDialTimeout, KeepAlive: 30 * time.Second}
 	}
 	addr := ep.Address
 	tr := &http.Transport{

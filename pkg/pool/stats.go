@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -54,9 +55,10 @@ type shimStats struct {
 
 // Stats asks every replica for its health and counters, all at once.
 func (p *Pool) Stats(ctx context.Context) Stats {
-	out := Stats{Name: p.opts.Name, TotalInstances: len(p.replicas), Instances: make([]InstanceStats, len(p.replicas))}
+	replicas := p.list()
+	out := Stats{Name: p.opts.Name, TotalInstances: len(replicas), Instances: make([]InstanceStats, len(replicas))}
 	var wg sync.WaitGroup
-	for i, r := range p.replicas {
+	for i, r := range replicas {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -97,6 +99,11 @@ func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
 	var st shimStats
 	if err := p.getJSON(ctx, r, "/stats", &st); err != nil {
 		s.Error = shortError(err)
+		var ce *CallError
+		if errors.As(err, &ce) && ce.Status == http.StatusUnauthorized {
+			// Some shim answers /health at the address, but not with this environment's token.
+			s.Healthy, s.Status = false, "unauthorized"
+		}
 		return s
 	}
 	s.hasServer = true
@@ -131,9 +138,10 @@ func (p *Pool) getJSON(ctx context.Context, r *replica, path string, v any) erro
 
 // Probe reports each replica's health now, and updates the pool's rotation to match.
 func (p *Pool) Probe(ctx context.Context) []Health {
-	out := make([]Health, len(p.replicas))
+	replicas := p.list()
+	out := make([]Health, len(replicas))
 	var wg sync.WaitGroup
-	for i, r := range p.replicas {
+	for i, r := range replicas {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -153,7 +161,7 @@ func (p *Pool) Probe(ctx context.Context) []Health {
 
 // HealthOf probes the replica with the given index.
 func (p *Pool) HealthOf(ctx context.Context, index int) (Health, error) {
-	for _, r := range p.replicas {
+	for _, r := range p.list() {
 		if r.ep.Index == index {
 			return p.probeHealth(ctx, r)
 		}

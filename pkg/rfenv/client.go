@@ -14,9 +14,12 @@ package rfenv
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/kube"
+	"github.com/rfenv/rfenv/pkg/sshx"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
@@ -26,6 +29,11 @@ type Client struct {
 	hosts *host.Connector
 	log   *slog.Logger
 	cfg   clientConfig
+
+	kubes kube.Connector // one connection per Kubernetes cluster namespace
+
+	sshMu   sync.Mutex
+	sshPool *sshx.Pool // one SSH connection per server; see openSSH
 }
 
 type clientConfig struct {
@@ -77,7 +85,11 @@ func New(opts ...Option) (*Client, error) {
 func (c *Client) Store() *state.Store { return c.store }
 
 // Close releases connections to hosts. Environments keep running; see Env.Close to remove one.
-func (c *Client) Close() error { return c.hosts.Close() }
+func (c *Client) Close() error {
+	err := c.hosts.Close()
+	c.closeSSH()
+	return err
+}
 
 // conn connects to one host.
 func (c *Client) conn(ctx context.Context, spec host.Spec) (*host.Conn, error) {

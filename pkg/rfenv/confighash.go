@@ -15,6 +15,18 @@ import (
 func configHash(token string, img imageInfo, kind string, o UpOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "image=%s\nkind=%s\nport=%d\n", img.ID, kind, img.Port)
+	// Hosts whose image of the tag is another build (only those, so that the hash of a single image
+	// stays what it always was).
+	hosts := make([]string, 0, len(img.IDs))
+	for h, id := range img.IDs {
+		if id != img.ID {
+			hosts = append(hosts, h)
+		}
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "image@%s=%s\n", h, img.IDs[h])
+	}
 	writeMap(&b, "env", o.Env)
 	writeMap(&b, "secret", o.Secrets)
 	writeMap(&b, "label", o.Labels)

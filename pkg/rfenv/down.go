@@ -110,6 +110,11 @@ func (c *Client) downOne(ctx context.Context, name string, rec *state.Environmen
 	if len(specs) == 0 {
 		specs = extra // localhost unless --host was given
 	}
+	specs, removed, err := c.downKube(ctx, name, specs) // k8s:// hosts: see kube_down.go
+	res.Removed += removed
+	if err != nil || len(specs) == 0 {
+		return res, err
+	}
 	conns, err := c.connectAll(ctx, specs)
 	if err != nil {
 		return res, err
@@ -152,12 +157,15 @@ func (c *Client) Prune(ctx context.Context, extraHosts []string) ([]Orphan, erro
 			}
 		}
 	}
+	specs, orphans, err := c.pruneKube(ctx, f, specs) // k8s:// hosts: see kube_down.go
+	if err != nil || len(specs) == 0 {
+		return orphans, err
+	}
 	conns, err := c.connectAll(ctx, specs)
 	if err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
-	var orphans []Orphan
 	var items []toRemove
 	seen := map[string]bool{}
 	g, gctx := errgroup.WithContext(ctx)

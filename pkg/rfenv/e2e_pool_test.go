@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,11 +164,23 @@ func TestE2EStoppedReplica(t *testing.T) {
 	_, env, _ := upActor(t, "stopme", 3)
 	ctx := context.Background()
 	victim := env.Record().Instances[0]
-	docker(t, "kill", "-s", "STOP", victim.ContainerID)
+	// The server runs under docker-init (PID 1 in the container): stop the server itself.
+	initPid := docker(t, "inspect", "-f", "{{.State.Pid}}", victim.ContainerID)
+	out, err := exec.Command("pgrep", "-P", initPid).Output()
+	if err != nil {
+		t.Fatalf("no server process under docker-init %s: %v", initPid, err)
+	}
+	server, _ := strconv.Atoi(strings.Fields(string(out))[0])
+	signal := func(sig syscall.Signal) {
+		if err := syscall.Kill(server, sig); err != nil {
+			t.Fatalf("kill -%v %d: %v", sig, server, err)
+		}
+	}
+	signal(syscall.SIGSTOP)
 	stopped := true
 	defer func() {
 		if stopped {
-			exec.Command("docker", "kill", "-s", "CONT", victim.ContainerID).Run()
+			syscall.Kill(server, syscall.SIGCONT)
 		}
 	}()
 	failures := 0
@@ -191,7 +204,7 @@ func TestE2EStoppedReplica(t *testing.T) {
 		}
 		return false
 	})
-	docker(t, "kill", "-s", "CONT", victim.ContainerID)
+	signal(syscall.SIGCONT)
 	stopped = false
 	e2e.Eventually(t, 10*time.Second, "the replica to rejoin after SIGCONT", func() bool {
 		got := map[string]bool{}

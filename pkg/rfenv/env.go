@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rfenv/rfenv/pkg/host"
@@ -18,6 +19,7 @@ type Env struct {
 	c    *Client
 	rec  *state.Environment
 	pool *pool.Pool
+	kube *kubeEnv // set for an environment on Kubernetes: follows its pods
 }
 
 // Name is the environment's name.
@@ -29,12 +31,20 @@ func (e *Env) Record() state.Environment { return *e.rec }
 // Call calls method with keyword arguments (a map, a struct, or nil) and returns its JSON result.
 // The context's deadline is enforced by the server too: an async method is cancelled there.
 func (e *Env) Call(ctx context.Context, method string, kwargs any) (json.RawMessage, error) {
-	return e.pool.Call(ctx, pool.Request{Method: method, Kwargs: kwargs})
+	res, err := e.pool.Call(ctx, pool.Request{Method: method, Kwargs: kwargs})
+	if err != nil {
+		return nil, e.Explain(ctx, err)
+	}
+	return res, nil
 }
 
 // CallArgs calls method with positional and keyword arguments.
 func (e *Env) CallArgs(ctx context.Context, method string, args []any, kwargs any) (json.RawMessage, error) {
-	return e.pool.Call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
+	res, err := e.pool.Call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
+	if err != nil {
+		return nil, e.Explain(ctx, err)
+	}
+	return res, nil
 }
 
 // CallInto calls method and decodes its result into out.
@@ -52,18 +62,23 @@ func (e *Env) Pool() *pool.Pool { return e.pool }
 // Methods lists the environment's methods.
 func (e *Env) Methods(ctx context.Context) ([]pool.Method, error) { return e.pool.Methods(ctx) }
 
-// Stats reports each replica's health and counters.
-func (e *Env) Stats(ctx context.Context) pool.Stats { return e.pool.Stats(ctx) }
+// Stats reports each replica's health and counters; for a replica that does not answer, Error says
+// what Docker knows of its container (exited, removed, killed for running out of memory).
+func (e *Env) Stats(ctx context.Context) pool.Stats { return e.statsWithContainers(ctx) }
 
 // Close removes the environment's replicas and forgets it (the same as `rfenv down NAME`).
 func (e *Env) Close(ctx context.Context) error {
 	e.pool.Close()
+	e.kube.stop()
 	_, err := e.c.Down(ctx, []string{e.rec.Name}, DownOptions{})
 	return err
 }
 
 // Release closes this process's connections to the replicas and leaves them running.
-func (e *Env) Release() { e.pool.Close() }
+func (e *Env) Release() {
+	e.pool.Close()
+	e.kube.stop()
+}
 
 // EnvOption adjusts how an Env calls its replicas.
 type EnvOption func(*envConfig)
@@ -98,6 +113,10 @@ func (c *Client) Get(ctx context.Context, name string, opts ...EnvOption) (*Env,
 	if err != nil {
 		return nil, err
 	}
+	if sp, ok := kubeSpec(rec); ok {
+		// Pods come and go with the Deployment: list the current ones (one API request).
+		return c.getKube(ctx, rec, sp, opts...)
+	}
 	return c.newEnvFromInstances(rec, rec.Instances, opts...)
 }
 
@@ -120,7 +139,7 @@ func (c *Client) newEnvFromInstances(rec *state.Environment, instances []state.I
 		}
 		switch {
 		case in.URL != "":
-			ep.Address = in.URL
+			ep.Address = strings.TrimPrefix(in.URL, "http://")
 		default:
 			ep.Address = net.JoinHostPort(in.Address, strconv.Itoa(port))
 		}

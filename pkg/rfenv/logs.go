@@ -3,7 +3,6 @@ package rfenv
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -43,7 +42,8 @@ const maxPartialLine = 1 << 20
 // container's own host. When several replicas are shown, each line starts with the replica's
 // container name ("NAME-i | "); lines are written whole, so replicas followed at once never
 // interleave mid-line. Without Follow the replicas' logs are written one after the other, in
-// replica order. A Follow that ends because ctx is done is not an error.
+// replica order. A Follow that ends because ctx is done is not an error; one that fails on a replica
+// stops following the others and returns that error.
 func (c *Client) Logs(ctx context.Context, name string, o LogsOptions, w io.Writer) error {
 	rec, err := c.store.Get(ctx, name)
 	if err != nil {
@@ -51,6 +51,9 @@ func (c *Client) Logs(ctx context.Context, name string, o LogsOptions, w io.Writ
 	}
 	if rec.Attached {
 		return errs.New(errs.Usage, "environment %s is attached: rfenv does not run its servers, so it has no container logs to show; read them where the servers run", name)
+	}
+	if sp, ok := kubeSpec(rec); ok {
+		return c.logsKube(ctx, rec, sp, o, w) // see kube_logs.go
 	}
 	insts, err := selectReplicas(rec, o.Replicas)
 	if err != nil {
@@ -99,17 +102,21 @@ func (c *Client) Logs(ctx context.Context, name string, o LogsOptions, w io.Writ
 		}
 		return nil
 	}
+	// Followed together; the first replica that fails stops the others, so the error shows at once.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, len(sources))
 	for _, src := range sources {
-		go func() { errc <- c.streamLogs(ctx, src, o, out) }()
+		go func() { errc <- c.streamLogs(fctx, src, o, out) }()
 	}
-	var all []error
+	var first error
 	for range sources {
-		if err := <-errc; err != nil {
-			all = append(all, err)
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
 		}
 	}
-	return errors.Join(all...)
+	return first
 }
 
 // logSource is one container whose logs are shown.

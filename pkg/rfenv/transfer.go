@@ -32,6 +32,9 @@ func (c *Client) transferImage(ctx context.Context, image string, dst host.Spec,
 	}
 	defer saved.Close()
 	counter := &countingReader{r: saved}
+	if progress != nil {
+		fmt.Fprintf(progress, "%s is not on %s: sending it from the local daemon\n", image, dst)
+	}
 	stop := reportProgress(progress, fmt.Sprintf("sending %s to %s", image, dst), counter)
 	loaded, err := conns[dst.Raw].Docker.ImageLoad(ctx, counter, client.ImageLoadWithQuiet(true))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,9 +49,20 @@ func NameFromImage(image string) string {
 
 // imageInfo is what up needs to know about the image.
 type imageInfo struct {
-	ID   string
+	ID   string // on the first host that has it: what the state file records
 	Kind string
 	Port int
+	// IDs is the image's ID on each host (spec → ID). A tag built on each host (`rfenv build --host a
+	// --host b`) names a different image on each, and a replica must run its own host's.
+	IDs map[string]string
+}
+
+// idOn is the image's ID on a host.
+func (i imageInfo) idOn(spec string) string {
+	if id := i.IDs[spec]; id != "" {
+		return id
+	}
+	return i.ID
 }
 
 // existing is a container of the environment found on a host.
@@ -73,6 +85,11 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	specs, err := host.ParseAll(o.Hosts)
 	if err != nil {
 		return nil, err
+	}
+	if ksp, ok, err := kubeTarget(specs); err != nil {
+		return nil, err
+	} else if ok {
+		return c.upKube(ctx, image, o, ksp) // see kube_up.go
 	}
 	placement := host.Place(o.Replicas, specs)
 
@@ -191,6 +208,26 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	if err := c.removeAll(cctx, doomed); err != nil {
 		c.log.Warn("clean-up after failed up", "err", err)
 	}
+	removed := len(doomed)
+	// A create request that was in flight when ctx was cancelled can still complete in the daemon,
+	// leaving a container this call never learnt the ID of. This process holds the environment's
+	// lock, so every labelled container of it that is not kept is one this call started: sweep them.
+	if found, err := c.findExisting(cctx, o.Name, visit, conns); err == nil {
+		kept := map[string]bool{}
+		for _, in := range plan.keep {
+			kept[in.ContainerID] = true
+		}
+		var stray []toRemove
+		for _, e := range found {
+			if !kept[e.summary.ID] && !slices.ContainsFunc(doomed, func(d toRemove) bool { return d.id == e.summary.ID }) {
+				stray = append(stray, toRemove{conn: e.conn, id: e.summary.ID})
+			}
+		}
+		if err := c.removeAll(cctx, stray); err != nil {
+			c.log.Warn("clean-up after failed up", "err", err)
+		}
+		removed += len(stray)
+	}
 	if err := c.store.Update(cctx, func(f *state.File) error {
 		if len(plan.keep) == 0 {
 			delete(f.Environments, o.Name)
@@ -202,11 +239,27 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	}); err != nil {
 		c.log.Warn("state update after failed up", "err", err)
 	}
-	if errors.Is(upErr, context.Canceled) || ctx.Err() != nil && !errors.Is(upErr, errs.Infra) {
-		return nil, errs.Wrap(errs.Interrupted, fmt.Errorf("up %s interrupted; removed the replicas it had started: %w", o.Name, upErr))
+	// A cancelled ctx (Ctrl-C) is an interruption, whatever error the cancellation surfaced as: Docker
+	// calls cut short report it as infrastructure errors. A ctx deadline is not: its "not ready in
+	// time" error stays.
+	if errors.Is(upErr, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
+		return nil, errs.Wrap(errs.Interrupted, &interruptedError{
+			msg:   fmt.Sprintf("up %s interrupted; removed the %d container(s) it had started", o.Name, removed),
+			cause: upErr,
+		})
 	}
 	return nil, upErr
 }
+
+// interruptedError says what an interrupted operation cleaned up; the error that the interruption
+// surfaced as (often a cut-off Docker request) stays in the chain but not in the message.
+type interruptedError struct {
+	msg   string
+	cause error
+}
+
+func (e *interruptedError) Error() string { return e.msg }
+func (e *interruptedError) Unwrap() error { return e.cause }
 
 func normalizeUp(image string, opts []UpOption) (UpOptions, error) {
 	var o UpOptions
@@ -319,8 +372,13 @@ func (c *Client) connectAll(ctx context.Context, specs []host.Spec) (map[string]
 // ensureImage inspects the image on every host that will run a replica, sending it from the local
 // daemon to hosts that lack it.
 func (c *Client) ensureImage(ctx context.Context, image string, specs []host.Spec, conns map[string]*host.Conn, o UpOptions) (imageInfo, error) {
-	var info imageInfo
+	info := imageInfo{IDs: map[string]string{}}
 	var missing []host.Spec
+	if o.Pull {
+		if err := c.pullAll(ctx, image, specs, conns, o.Progress); err != nil {
+			return info, err
+		}
+	}
 	for _, sp := range specs {
 		res, err := conns[sp.Raw].Docker.ImageInspect(ctx, image)
 		if err != nil {
@@ -331,25 +389,35 @@ func (c *Client) ensureImage(ctx context.Context, image string, specs []host.Spe
 			return info, errs.Wrap(errs.Infra, fmt.Errorf("inspect image %s on %s: %w", image, sp, err))
 		}
 		if info.ID == "" {
-			info = imageInfoFrom(res)
+			info = imageInfoFrom(res, info.IDs)
 		}
+		info.IDs[sp.Raw] = res.ID
 	}
 	for _, sp := range missing {
 		if sp.Kind != host.SSH || o.NoTransfer {
-			return info, errs.New(errs.NotFound, "image %s not found on %s: build it with `rfenv build DIR -t %s`%s", image, sp, image, transferHint(sp, o))
+			return info, errs.New(errs.NotFound, "image %s not found on %s: build it there with `rfenv build %sDIR -t %s`%s", image, sp, buildHostFlag(sp), image, transferHint(sp, o))
 		}
 		if err := c.transferImage(ctx, image, sp, conns, o.Progress); err != nil {
 			return info, err
 		}
-		if info.ID == "" {
-			res, err := conns[sp.Raw].Docker.ImageInspect(ctx, image)
-			if err != nil {
-				return info, errs.Wrap(errs.Infra, fmt.Errorf("inspect image %s on %s after transfer: %w", image, sp, err))
-			}
-			info = imageInfoFrom(res)
+		res, err := conns[sp.Raw].Docker.ImageInspect(ctx, image)
+		if err != nil {
+			return info, errs.Wrap(errs.Infra, fmt.Errorf("inspect image %s on %s after transfer: %w", image, sp, err))
 		}
+		if info.ID == "" {
+			info = imageInfoFrom(res, info.IDs)
+		}
+		info.IDs[sp.Raw] = res.ID
 	}
 	return info, nil
+}
+
+// buildHostFlag is the --host flag that builds on sp ("" for the local daemon).
+func buildHostFlag(sp host.Spec) string {
+	if sp.Kind == host.Local {
+		return ""
+	}
+	return "--host " + sp.Raw + " "
 }
 
 func transferHint(sp host.Spec, o UpOptions) string {
@@ -359,8 +427,8 @@ func transferHint(sp host.Spec, o UpOptions) string {
 	return ""
 }
 
-func imageInfoFrom(res client.ImageInspectResult) imageInfo {
-	info := imageInfo{ID: res.ID, Kind: pool.KindFunction, Port: shim.DefaultPort}
+func imageInfoFrom(res client.ImageInspectResult, ids map[string]string) imageInfo {
+	info := imageInfo{ID: res.ID, Kind: pool.KindFunction, Port: shim.DefaultPort, IDs: ids}
 	if res.Config == nil {
 		return info
 	}
@@ -540,47 +608,79 @@ func (c *Client) startReplicas(ctx context.Context, o UpOptions, img imageInfo, 
 	sort.Strings(vars)
 	var mu sync.Mutex
 	var out []state.Instance
-	g, gctx := errgroup.WithContext(ctx)
-	for _, i := range indices {
-		g.Go(func() error {
-			conn := conns[placement[i].Raw]
-			spec := containers.Spec{
-				Env: o.Name, Index: i, Image: img.ID, Port: img.Port,
-				Vars: append(append([]string{}, vars...),
-					"RFENV_TOKEN="+token, "RFENV_PORT="+strconv.Itoa(img.Port),
-					"RFENV_ENV_NAME="+o.Name, "RFENV_REPLICA="+strconv.Itoa(i)),
-				Secrets: o.Secrets, Memory: o.Memory, NanoCPUs: o.NanoCPUs, Network: o.Network,
-				Volumes: o.Volumes, GPUs: o.GPUs, Labels: o.Labels, StateID: c.store.ID(), ConfigHash: hash,
-			}
-			id, err := containers.Create(gctx, conn, spec)
-			if id != "" {
-				// Record it at once so that a failure anywhere removes it.
-				mu.Lock()
-				out = append(out, state.Instance{Index: i, Host: conn.Spec.Raw, ContainerID: id, ContainerName: containers.Name(o.Name, i), Port: img.Port})
-				mu.Unlock()
-			}
-			if err != nil {
-				return err
-			}
-			r, err := containers.Start(gctx, conn, id, spec)
-			if err != nil {
-				return err
-			}
-			if !r.Address.IsValid() {
-				return errs.New(errs.Infra, "replica %s on %s has no IP address on network %q", r.Name, conn.Spec, o.Network)
-			}
+	err := forHosts(ctx, hostConcurrency, indices, func(i int) string { return placement[i].Raw }, func(gctx context.Context, i int) error {
+		conn := conns[placement[i].Raw]
+		spec := containers.Spec{
+			Env: o.Name, Index: i, Image: img.idOn(placement[i].Raw), Port: img.Port,
+			Vars: append(append([]string{}, vars...),
+				"RFENV_TOKEN="+token, "RFENV_PORT="+strconv.Itoa(img.Port),
+				"RFENV_ENV_NAME="+o.Name, "RFENV_REPLICA="+strconv.Itoa(i)),
+			Secrets: o.Secrets, Memory: o.Memory, NanoCPUs: o.NanoCPUs, Network: o.Network,
+			Volumes: o.Volumes, GPUs: o.GPUs, Labels: o.Labels, StateID: c.store.ID(), ConfigHash: hash,
+		}
+		// The create is not cut short by Ctrl-C: the daemon would finish it anyway, leaving a
+		// container whose ID this call never learns. Knowing every ID, the failure path removes all.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 2*time.Minute)
+		id, err := containers.Create(cctx, conn, spec)
+		cancel()
+		if err == nil {
+			err = gctx.Err()
+		}
+		if id != "" {
+			// Record it at once so that a failure anywhere removes it.
 			mu.Lock()
-			for k := range out {
-				if out[k].ContainerID == id {
-					out[k].Address = r.Address.String()
-				}
-			}
+			out = append(out, state.Instance{Index: i, Host: conn.Spec.Raw, ContainerID: id, ContainerName: containers.Name(o.Name, i), Port: img.Port})
 			mu.Unlock()
-			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r, err := containers.Start(gctx, conn, id, spec)
+		if err != nil {
+			return err
+		}
+		if !r.Address.IsValid() {
+			return errs.New(errs.Infra, "replica %s on %s has no IP address on network %q", r.Name, conn.Spec, o.Network)
+		}
+		mu.Lock()
+		for k := range out {
+			if out[k].ContainerID == id {
+				out[k].Address = r.Address.String()
+			}
+		}
+		mu.Unlock()
+		return nil
+	})
+	return out, err
+}
+
+// forHosts runs fn for each item, grouped by the host hostOf names: a host's items run together, and
+// at most limit hosts are worked on at once. The first error cancels the rest and is returned.
+func forHosts(ctx context.Context, limit int, items []int, hostOf func(int) string, fn func(ctx context.Context, item int) error) error {
+	var hosts []string
+	byHost := map[string][]int{}
+	for _, it := range items {
+		h := hostOf(it)
+		if len(byHost[h]) == 0 {
+			hosts = append(hosts, h)
+		}
+		byHost[h] = append(byHost[h], it)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for _, h := range hosts {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // another host failed while this one waited for its turn
+			}
+			hg, hctx := errgroup.WithContext(gctx)
+			for _, it := range byHost[h] {
+				hg.Go(func() error { return fn(hctx, it) })
+			}
+			return hg.Wait()
 		})
 	}
-	err := g.Wait()
-	return out, err
+	return g.Wait()
 }
 
 // waitReady waits for the started replicas to answer /health, watching for containers that exit.

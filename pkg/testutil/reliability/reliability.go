@@ -65,29 +65,43 @@ func Record(t testing.TB, area, fault, did, lost string) {
 	if path == "" {
 		return
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			return
-		}
-		if err := appendRow(path, row); err != nil {
-			t.Errorf("reliability: %v", err)
-		}
-	})
-}
-
-func appendRow(path string, row Row) error {
-	data, err := json.Marshal(row)
-	if err != nil {
-		return err
-	}
 	mu.Lock()
 	defer mu.Unlock()
+	if _, ok := pending[t]; !ok {
+		t.Cleanup(func() {
+			mu.Lock()
+			rows := pending[t]
+			delete(pending, t)
+			mu.Unlock()
+			if t.Failed() {
+				return
+			}
+			if err := appendRows(path, rows); err != nil {
+				t.Errorf("reliability: %v", err)
+			}
+		})
+	}
+	pending[t] = append(pending[t], row)
+}
+
+// pending holds each running test's rows until it ends, in the order it recorded them.
+var pending = map[testing.TB][]Row{}
+
+func appendRows(path string, rows []Row) error {
+	var data []byte
+	for _, row := range rows {
+		line, err := json.Marshal(row)
+		if err != nil {
+			return err
+		}
+		data = append(append(data, line...), '\n')
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	// One write of a whole line: O_APPEND keeps lines of parallel test binaries apart.
-	if _, err := f.Write(append(data, '\n')); err != nil {
+	// One write: O_APPEND keeps the lines of parallel tests and test binaries apart.
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
 	}
@@ -137,8 +151,8 @@ func Check(rows []Row) error {
 	return nil
 }
 
-// Sort orders rows by area (faults, concurrency, bad input, security), then test, keeping the order
-// in which one test recorded its rows.
+// Sort orders rows by area (faults, concurrency, bad input, security), keeping within an area the
+// order in which they were recorded (the tests' order in their files, when run one at a time).
 func Sort(rows []Row) {
 	rank := func(a string) int {
 		if i := slices.Index(areaOrder, a); i >= 0 {
@@ -146,12 +160,7 @@ func Sort(rows []Row) {
 		}
 		return len(areaOrder)
 	}
-	slices.SortStableFunc(rows, func(a, b Row) int {
-		if d := rank(a.Area) - rank(b.Area); d != 0 {
-			return d
-		}
-		return strings.Compare(a.Test, b.Test)
-	})
+	slices.SortStableFunc(rows, func(a, b Row) int { return rank(a.Area) - rank(b.Area) })
 }
 
 // Markdown renders RELIABILITY.md.

@@ -1,0 +1,293 @@
+package rfenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/kube"
+	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/state"
+	"github.com/rfenv/rfenv/shim"
+)
+
+// kubeTarget says whether up places the environment on Kubernetes. A cluster cannot be mixed with
+// Docker hosts, nor with another cluster, in one environment.
+func kubeTarget(specs []host.Spec) (host.Spec, bool, error) {
+	var k []host.Spec
+	for _, sp := range specs {
+		if sp.Kind == host.K8s {
+			k = append(k, sp)
+		}
+	}
+	switch {
+	case len(k) == 0:
+		return host.Spec{}, false, nil
+	case len(specs) > 1:
+		return host.Spec{}, false, errs.New(errs.Usage, "a k8s:// host cannot be combined with other hosts in one environment; give it alone (the cluster places the replicas)")
+	}
+	return k[0], true, nil
+}
+
+func kubeCheckOptions(o *UpOptions) (gpus int, err error) {
+	if len(o.Volumes) > 0 {
+		return 0, errs.New(errs.Usage, "-v/--volume is not supported on k8s:// hosts (pods do not see this machine's files); bake data into the image")
+	}
+	if o.Network != "" {
+		return 0, errs.New(errs.Usage, "--network is a Docker option; on k8s:// hosts pods use the cluster's network")
+	}
+	if o.GPUs != "" {
+		n, err := strconv.Atoi(o.GPUs)
+		if err != nil || n < 0 {
+			return 0, errs.New(errs.Usage, "--gpus %q: on k8s:// hosts give a count (it becomes the nvidia.com/gpu limit)", o.GPUs)
+		}
+		gpus = n
+	}
+	switch corev1.PullPolicy(o.PullPolicy) {
+	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return 0, errs.New(errs.Usage, "--pull-policy %q: use IfNotPresent, Always or Never", o.PullPolicy)
+	}
+	return gpus, kube.ValidateName(o.Name)
+}
+
+// localImageInfo reads the image's labels from the local Docker daemon when it has the image (it is
+// usually where the image was built); otherwise the defaults apply, and --type can say http.
+func (c *Client) localImageInfo(ctx context.Context, image string) imageInfo {
+	info := imageInfo{ID: image, Kind: pool.KindFunction, Port: shim.DefaultPort}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := c.conn(ctx, host.Spec{Kind: host.Local, Raw: host.LocalName})
+	if err != nil {
+		return info
+	}
+	res, err := conn.Docker.ImageInspect(ctx, image)
+	if err != nil {
+		return info
+	}
+	return imageInfoFrom(res, nil)
+}
+
+// upKube is Up on a Kubernetes cluster: a Deployment of the image, its Secret, and a wait until the
+// pods serve.
+func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec host.Spec) (*Env, error) {
+	gpus, err := kubeCheckOptions(&o)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := c.lockEnv(ctx, o.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	prev, err := c.store.Get(ctx, o.Name)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return nil, err
+	}
+	if prev != nil {
+		if prev.Attached {
+			return nil, errs.New(errs.Conflict, "%s is an attached environment (rfenv did not start it); `rfenv down %s` forgets it, then `up` can start a new one", o.Name, o.Name)
+		}
+		if psp, ok := kubeSpec(prev); !ok || psp.Raw != spec.Raw {
+			return nil, errs.New(errs.Conflict, "%s already runs on %s; `rfenv down %s` first to move it to %s", o.Name, strings.Join(prev.Hosts, ", "), o.Name, spec)
+		}
+	}
+	conn, err := c.kubeConn(spec)
+	if err != nil {
+		return nil, err
+	}
+	stateID := c.store.ID()
+	img := c.localImageInfo(ctx, image)
+	kind := o.Type
+	if kind == "" {
+		kind = img.Kind
+	}
+	ex, err := conn.Find(ctx, o.Name, stateID)
+	if err != nil {
+		return nil, err
+	}
+	token := ""
+	if prev != nil {
+		token = prev.Token
+	}
+	if token == "" {
+		token = ex.Token()
+	}
+	if token == "" || o.ForceRecreate {
+		token = newToken()
+	}
+	hash := configHash(token, img, kind, o)
+	if ex.Deployment != nil && ex.ConfigHash() != hash && !o.ForceRecreate {
+		return nil, errs.New(errs.Conflict, "%s is running on %s with a different image or configuration; pass --force-recreate to replace its pods, or `rfenv down %s` first", o.Name, spec, o.Name)
+	}
+
+	rec := &state.Environment{
+		Name: o.Name, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
+		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: envKeys(o), Hosts: []string{spec.Raw},
+		CreatedAt: time.Now().UTC(),
+	}
+	if prev != nil {
+		rec.CreatedAt = prev.CreatedAt
+		rec.Instances = prev.Instances
+	}
+	if err := c.store.Update(ctx, func(f *state.File) error {
+		f.Environments[o.Name] = rec
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	vars := map[string]string{"RFENV_TOKEN": token}
+	for k, v := range o.Env {
+		vars[k] = v
+	}
+	for k, v := range o.Secrets {
+		vars[k] = v
+	}
+	ks := kube.Spec{
+		Env: o.Name, StateID: stateID, Image: image, PullPolicy: corev1.PullPolicy(o.PullPolicy),
+		Replicas: o.Replicas, Port: img.Port, HTTP: kind == pool.KindHTTP, Vars: vars, ConfigHash: hash,
+		NanoCPUs: o.NanoCPUs, Memory: o.Memory, GPUs: gpus, Labels: o.Labels,
+	}
+	created := ex.Deployment == nil
+	switch {
+	case ex.Deployment == nil || ex.Secret == nil || ex.ConfigHash() != hash:
+		_, err = conn.Apply(ctx, ks, ex)
+	case ex.Replicas() != o.Replicas:
+		_, err = conn.Scale(ctx, o.Name, o.Replicas)
+	}
+	if err == nil {
+		var env *Env
+		env, err = c.waitKube(ctx, conn, rec, o, hash)
+		if err == nil {
+			return env, nil
+		}
+	}
+
+	// Failure: remove what this call created, or put the replica count back.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	switch {
+	case created:
+		if _, _, derr := conn.Delete(cctx, o.Name, stateID); derr != nil {
+			c.log.Warn("clean-up after failed up", "err", derr)
+		}
+		if uerr := c.store.Update(cctx, func(f *state.File) error {
+			delete(f.Environments, o.Name)
+			return nil
+		}); uerr != nil {
+			c.log.Warn("state update after failed up", "err", uerr)
+		}
+	case ex.Replicas() != o.Replicas && ex.ConfigHash() == hash:
+		if _, serr := conn.Scale(cctx, o.Name, ex.Replicas()); serr != nil {
+			c.log.Warn("scale back after failed up", "err", serr)
+		}
+	}
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil && !errors.Is(err, errs.Infra) {
+		return nil, errs.Wrap(errs.Interrupted, fmt.Errorf("up %s interrupted; removed what it had started: %w", o.Name, err))
+	}
+	return nil, err
+}
+
+// waitKube waits for the pods, records them and returns the environment.
+func (c *Client) waitKube(ctx context.Context, conn *kube.Conn, rec *state.Environment, o UpOptions, hash string) (*Env, error) {
+	wctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
+	defer cancel()
+	prober := &healthProber{conn: conn, port: rec.Port, kind: rec.Type, dialers: map[string]*kube.PodDialer{}}
+	defer prober.close()
+	progress := o.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	pods, err := conn.WaitReady(wctx, rec.Name, c.store.ID(), hash, o.Replicas, prober.probe, progress)
+	if err != nil {
+		return nil, err
+	}
+	ke := newKubeEnv(conn, rec, c.store.ID())
+	eps, ins := ke.update(pods)
+	rec.Instances = ins
+	if err := c.store.Update(ctx, func(f *state.File) error {
+		f.Environments[rec.Name] = rec
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	env, err := c.envFromEndpoints(rec, eps)
+	if err != nil {
+		return nil, err
+	}
+	env.kube = ke
+	ke.watch(env.pool, "", pods)
+	return env, nil
+}
+
+// healthProber asks a running pod that is not ready yet for its /health, to fail up at once with
+// the Actor's error when env.py cannot be imported or its constructor raises (the pod itself keeps
+// running, so Kubernetes alone would only report it as not ready).
+type healthProber struct {
+	conn    *kube.Conn
+	port    int
+	kind    string
+	mu      sync.Mutex
+	dialers map[string]*kube.PodDialer
+}
+
+func (h *healthProber) probe(ctx context.Context, p *corev1.Pod) error {
+	if h.kind == pool.KindHTTP {
+		return nil // a user's server may have no /health
+	}
+	var d pool.ContextDialer = &net.Dialer{Timeout: 2 * time.Second}
+	if !h.conn.Direct {
+		h.mu.Lock()
+		pd := h.dialers[p.Name]
+		if pd == nil {
+			pd = h.conn.NewPodDialer(p.Name)
+			h.dialers[p.Name] = pd
+		}
+		h.mu.Unlock()
+		d = pd
+	}
+	addr := net.JoinHostPort(p.Status.PodIP, strconv.Itoa(h.port))
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }}
+	defer tr.CloseIdleConnections()
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(pctx, http.MethodGet, "http://"+addr+"/health", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return nil // not listening yet: the readiness probe decides
+	}
+	defer resp.Body.Close()
+	var st pool.Health
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st) != nil || st.Status != "failed" {
+		return nil
+	}
+	msg := "failed"
+	if st.Error != nil {
+		msg = st.Error.Type + ": " + st.Error.Message
+		if tb := strings.TrimSpace(st.Error.Traceback); tb != "" && st.Error.Type == "SyntaxError" {
+			msg += "\n" + tb
+		}
+	}
+	return errors.New(msg)
+}
+
+func (h *healthProber) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, d := range h.dialers {
+		d.Close()
+	}
+}
