@@ -14,10 +14,10 @@ import (
 // counter beside the state file.
 func TestE2ERoundRobinAcrossProcesses(t *testing.T) {
 	c := newCLI(t, e2e.StateDir(t))
-	c.ok("up", e2e.Image(t, "actor"), "--name", "rr", "--replicas", "3", "--lb", "round_robin")
+	c.ok("up", e2e.Image(t, "actor"), "--name", "cli-rr", "--replicas", "3", "--lb", "round_robin")
 	seen := map[string]int{}
 	for i := 0; i < 30; i++ {
-		r := strings.Trim(strings.TrimSpace(c.ok("call", "rr", "replica").stdout), `"`)
+		r := strings.Trim(strings.TrimSpace(c.ok("call", "cli-rr", "replica").stdout), `"`)
 		seen[r]++
 	}
 	if seen["0"] != 10 || seen["1"] != 10 || seen["2"] != 10 {

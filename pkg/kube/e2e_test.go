@@ -511,6 +511,14 @@ func TestE2EK8sCLI(t *testing.T) {
 	if out := strings.TrimSpace(run("call", "k8s-cli", "add", "--arg", "a=40", "--arg", "b=2")); out != "42" {
 		t.Errorf("call: %q", out)
 	}
+	// A whole `rfenv call` process: kubeconfig, one pod list, one port-forward upgrade, the call.
+	var took []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		run("call", "k8s-cli", "add", "--arg", "a=1")
+		took = append(took, time.Since(t0))
+	}
+	t.Logf("rfenv call through the API server, whole process: %v", took)
 	if out := run("methods", "k8s-cli"); !strings.Contains(out, "add") {
 		t.Errorf("methods: %q", out)
 	}

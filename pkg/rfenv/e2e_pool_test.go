@@ -94,8 +94,8 @@ func countRecorded(t *testing.T, dataDir string) map[int]int {
 // line gets an answer, no call runs twice, and no call waits longer than its deadline.
 func TestE2EKillReplicaMidBatch(t *testing.T) {
 	dataDir := t.TempDir()
-	_, env, _ := upActor(t, "killme", 3, rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "killme", Replicas: 3, Volumes: []string{dataDir + ":/data"},
+	_, env, _ := upActor(t, "lib-killme", 3, rfenv.WithUpOptions(rfenv.UpOptions{
+		Name: "lib-killme", Replicas: 3, Volumes: []string{dataDir + ":/data"},
 	}))
 	const n = 2000
 	var in bytes.Buffer
@@ -161,7 +161,7 @@ func TestE2EKillReplicaMidBatch(t *testing.T) {
 // TestE2EStoppedReplica: a replica whose server stops answering (SIGSTOP) leaves rotation; calls
 // finish on the others; it rejoins after SIGCONT.
 func TestE2EStoppedReplica(t *testing.T) {
-	_, env, _ := upActor(t, "stopme", 3)
+	_, env, _ := upActor(t, "lib-stopme", 3)
 	ctx := context.Background()
 	victim := env.Record().Instances[0]
 	// The server runs under docker-init (PID 1 in the container): stop the server itself.
@@ -221,16 +221,16 @@ func TestE2EStoppedReplica(t *testing.T) {
 // TestE2ESyncDeadlineBusy: a sync method past its deadline keeps running in its thread; its replica
 // is reported busy and gets no calls until the method returns.
 func TestE2ESyncDeadlineBusy(t *testing.T) {
-	_, env, _ := upActor(t, "busy", 2)
+	_, env, _ := upActor(t, "lib-busy", 2)
 	ctx := context.Background()
-	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	_, err := env.Call(cctx, "sleep_sync", map[string]float64{"seconds": 3})
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err := env.Call(cctx, "sleep_sync", map[string]float64{"seconds": 6})
 	cancel()
 	if !errors.Is(err, errs.Deadline) {
 		t.Fatalf("sleep_sync past deadline: %v", err)
 	}
 	var busyIdx = -1
-	e2e.Eventually(t, 3*time.Second, "a busy replica in stats", func() bool {
+	e2e.Eventually(t, 5*time.Second, "a busy replica in stats", func() bool {
 		for _, in := range env.Stats(ctx).Instances {
 			if in.Status == "busy" && in.Overdue == 1 {
 				busyIdx = in.Index
@@ -249,7 +249,7 @@ func TestE2ESyncDeadlineBusy(t *testing.T) {
 			t.Fatalf("call %d went to the busy replica %d", i, busyIdx)
 		}
 	}
-	e2e.Eventually(t, 6*time.Second, "the busy replica to recover", func() bool {
+	e2e.Eventually(t, 10*time.Second, "the busy replica to recover", func() bool {
 		for _, in := range env.Stats(ctx).Instances {
 			if in.Index == busyIdx {
 				return in.Healthy && in.Overdue == 0
@@ -262,12 +262,12 @@ func TestE2ESyncDeadlineBusy(t *testing.T) {
 // TestE2EHealAndScale: up replaces a dead replica and keeps the others; scaling 3 → 5 → 2 keeps the
 // replicas that stay.
 func TestE2EHealAndScale(t *testing.T) {
-	c, env, dir := upActor(t, "heal", 3)
+	c, env, dir := upActor(t, "lib-heal", 3)
 	ctx := context.Background()
 	tag := e2e.Image(t, "actor")
 	before := env.Record().Instances
 	docker(t, "rm", "-f", before[1].ContainerID)
-	env2, err := c.Up(ctx, tag, rfenv.WithName("heal"), rfenv.WithReplicas(3))
+	env2, err := c.Up(ctx, tag, rfenv.WithName("lib-heal"), rfenv.WithReplicas(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestE2EHealAndScale(t *testing.T) {
 	if st := env2.Stats(ctx); st.HealthyInstances != 3 {
 		t.Errorf("after heal: %d healthy", st.HealthyInstances)
 	}
-	env5, err := c.Up(ctx, tag, rfenv.WithName("heal"), rfenv.WithReplicas(5))
+	env5, err := c.Up(ctx, tag, rfenv.WithName("lib-heal"), rfenv.WithReplicas(5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestE2EHealAndScale(t *testing.T) {
 			t.Errorf("scaling up replaced replica %d", i)
 		}
 	}
-	env2r, err := c.Up(ctx, tag, rfenv.WithName("heal"), rfenv.WithReplicas(2))
+	env2r, err := c.Up(ctx, tag, rfenv.WithName("lib-heal"), rfenv.WithReplicas(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestE2EHealAndScale(t *testing.T) {
 
 // TestE2EBalancing: round_robin splits 3,000 calls exactly; least_busy routes around a slow replica.
 func TestE2EBalancing(t *testing.T) {
-	_, env, _ := upActor(t, "rr", 3, rfenv.WithBalancer(pool.RoundRobin))
+	_, env, _ := upActor(t, "lib-rr", 3, rfenv.WithBalancer(pool.RoundRobin))
 	ctx := context.Background()
 	const n = 3000
 	var wg sync.WaitGroup
@@ -336,7 +336,7 @@ func TestE2EBalancing(t *testing.T) {
 		}
 	}
 
-	_, lb, _ := upActor(t, "lb", 3, rfenv.WithBalancer(pool.LeastBusy))
+	_, lb, _ := upActor(t, "lib-lb", 3, rfenv.WithBalancer(pool.LeastBusy))
 	counts := map[string]int{}
 	var mu sync.Mutex
 	work = make(chan int)

@@ -55,6 +55,9 @@ func kubeCheckOptions(o *UpOptions) (gpus int, err error) {
 		}
 		gpus = n
 	}
+	if o.Pull && o.PullPolicy == "" {
+		o.PullPolicy = string(corev1.PullAlways) // --pull: the cluster pulls the image for each pod
+	}
 	switch corev1.PullPolicy(o.PullPolicy) {
 	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
