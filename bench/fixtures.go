@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/rfenv/rfenv/pkg/build"
@@ -84,6 +86,7 @@ type harness struct {
 	envs   map[string]*rfenv.Env    // by key
 	bin    string
 	tmp    string
+	floor  [3]string // the floor server's address, token and container ID
 }
 
 func newHarness(ctx context.Context, cfg config) (*harness, error) {
@@ -303,39 +306,112 @@ func (r *rawCaller) close() { r.hc.CloseIdleConnections() }
 // interleave runs a and b sequentially in alternating rounds (a then b, then b then a, ...) after a
 // warm-up, and returns each one's per-call durations: drift on a shared machine hits both alike.
 func interleave(ctx context.Context, rounds, perRound int, a, b func(context.Context) error) (da, db []time.Duration, err error) {
-	for i := 0; i < 100; i++ {
-		if err := a(ctx); err != nil {
-			return nil, nil, err
-		}
-		if err := b(ctx); err != nil {
-			return nil, nil, err
-		}
+	out, err := interleaveN(ctx, rounds, perRound, a, b)
+	if err != nil {
+		return nil, nil, err
 	}
-	runOne := func(f func(context.Context) error, out *[]time.Duration) error {
-		for i := 0; i < perRound; i++ {
-			t0 := time.Now()
-			if err := f(ctx); err != nil {
-				return err
+	return out[0], out[1], nil
+}
+
+const floorTag = "rfenv-bench-floor:latest"
+
+// floorServer starts (once per run) a container of bench/floorsrv, a minimal Go HTTP server doing
+// the shim's work for the trivial method: the floor of a call into a container on this machine. It
+// returns its address, its token and its container ID.
+func (h *harness) floorServer(ctx context.Context) (addr, token, id string, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.floor[0] != "" {
+		return h.floor[0], h.floor[1], h.floor[2], nil
+	}
+	bin := filepath.Join(h.tmp, "floorsrv")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./bench/floorsrv")
+	cmd.Dir = h.cfg.root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", "", fmt.Errorf("build bench/floorsrv: %v: %s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", "", "", err
+	}
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	tw.WriteHeader(&tar.Header{Name: "floorsrv", Mode: 0o755, Size: int64(len(data)), ModTime: time.Now()})
+	tw.Write(data)
+	tw.Close()
+	res, err := h.docker.ImageImport(ctx, client.ImageImportSource{Source: &tarball, SourceName: "-"}, floorTag,
+		client.ImageImportOptions{Changes: []string{`CMD ["/floorsrv"]`}})
+	if err != nil {
+		return "", "", "", fmt.Errorf("import the floor server image: %w", err)
+	}
+	io.Copy(io.Discard, res)
+	res.Close()
+	h.images[floorTag] = nil
+	token = randSuffix() + randSuffix()
+	initTrue := true
+	cr, err := h.docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: h.name("floorsrv"),
+		Config: &container.Config{
+			Image:  floorTag,
+			Env:    []string{"RFENV_TOKEN=" + token, "RFENV_PORT=8000"},
+			Labels: map[string]string{containers.LabelState: state.StateID(h.stateDir)},
+		},
+		HostConfig: &container.HostConfig{Init: &initTrue},
+	})
+	if err != nil {
+		return "", "", "", err
+	}
+	if _, err := h.docker.ContainerStart(ctx, cr.ID, client.ContainerStartOptions{}); err != nil {
+		return "", "", "", err
+	}
+	ins, err := h.docker.ContainerInspect(ctx, cr.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", "", "", err
+	}
+	addr = net.JoinHostPort(containers.Address(ins.Container, "").String(), "8000")
+	hc := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if resp, err := hc.Get("http://" + addr + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
 			}
-			*out = append(*out, time.Since(t0))
 		}
-		return nil
+		if time.Now().After(deadline) {
+			return "", "", "", fmt.Errorf("the floor server at %s did not answer /health", addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.floor = [3]string{addr, token, cr.ID}
+	return addr, token, cr.ID, nil
+}
+
+// interleaveN is interleave for any number of sides: each round runs them all, rotating which goes
+// first, and returns each side's per-call durations.
+func interleaveN(ctx context.Context, rounds, perRound int, sides ...func(context.Context) error) ([][]time.Duration, error) {
+	out := make([][]time.Duration, len(sides))
+	for i := 0; i < 100; i++ {
+		for _, f := range sides {
+			if err := f(ctx); err != nil {
+				return nil, err
+			}
+		}
 	}
 	for r := 0; r < rounds; r++ {
-		first, second := a, b
-		fo, so := &da, &db
-		if r%2 == 1 {
-			first, second, fo, so = b, a, &db, &da
-		}
-		if err := runOne(first, fo); err != nil {
-			return nil, nil, err
-		}
-		if err := runOne(second, so); err != nil {
-			return nil, nil, err
+		for j := range sides {
+			k := (j + r) % len(sides)
+			for i := 0; i < perRound; i++ {
+				t0 := time.Now()
+				if err := sides[k](ctx); err != nil {
+					return nil, err
+				}
+				out[k] = append(out[k], time.Since(t0))
+			}
 		}
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	return da, db, nil
+	return out, nil
 }

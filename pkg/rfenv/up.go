@@ -166,40 +166,48 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 		return nil, err
 	}
 
-	// Clean-up after this point must finish even if ctx is cancelled (Ctrl-C).
-	cleanupCtx := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	}
 	if err := c.removeAll(ctx, plan.remove); err != nil {
 		return nil, err
 	}
-	started, upErr := c.startReplicas(ctx, o, img, kind, token, hash, plan.create, conns)
-	instances := append([]state.Instance{}, plan.keep...)
-	if upErr == nil {
-		instances = append(instances, started...)
-		env, err := c.newEnvFromInstances(rec, instances)
-		if err == nil {
-			upErr = c.waitReady(ctx, env, started, conns, o)
-			if upErr != nil {
-				env.pool.Close()
-			} else {
-				sort.Slice(instances, func(i, j int) bool { return instances[i].Index < instances[j].Index })
-				rec.Instances = instances
-				if err := c.store.Update(ctx, func(f *state.File) error {
-					f.Environments[o.Name] = rec
-					return nil
-				}); err != nil {
-					return nil, err
-				}
-				env.rec = rec
-				return env, nil
-			}
-		} else {
-			upErr = err
+	started, err := c.startReplicas(ctx, o, img, kind, token, hash, plan.create, conns)
+	if err == nil {
+		var env *Env
+		if env, err = c.readyAndRecord(ctx, rec, plan.keep, started, conns, o); err == nil {
+			return env, nil
 		}
 	}
-	// Failure: remove what this call started and record only what was kept.
-	cctx, cancel := cleanupCtx()
+	return nil, c.rollbackUp(ctx, o.Name, rec, plan, started, visit, conns, err)
+}
+
+// readyAndRecord waits until the started replicas are ready, then records the environment with all
+// of its replicas.
+func (c *Client) readyAndRecord(ctx context.Context, rec *state.Environment, keep, started []state.Instance, conns map[string]*host.Conn, o UpOptions) (*Env, error) {
+	instances := append(append([]state.Instance{}, keep...), started...)
+	sort.Slice(instances, func(i, j int) bool { return instances[i].Index < instances[j].Index })
+	env, err := c.newEnvFromInstances(rec, instances)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitReady(ctx, env, started, conns, o); err != nil {
+		env.pool.Close()
+		return nil, err
+	}
+	rec.Instances = instances
+	if err := c.store.Update(ctx, func(f *state.File) error {
+		f.Environments[rec.Name] = rec
+		return nil
+	}); err != nil {
+		env.pool.Close()
+		return nil, err
+	}
+	env.rec = rec
+	return env, nil
+}
+
+// rollbackUp undoes a failed up: it removes what this call started, records only the replicas it
+// kept, and turns a cancellation into an interruption. It runs to completion even after Ctrl-C.
+func (c *Client) rollbackUp(ctx context.Context, name string, rec *state.Environment, plan replicaPlan, started []state.Instance, visit []host.Spec, conns map[string]*host.Conn, upErr error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var doomed []toRemove
 	for _, in := range started {
@@ -212,13 +220,13 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	// A create request that was in flight when ctx was cancelled can still complete in the daemon,
 	// leaving a container this call never learnt the ID of. This process holds the environment's
 	// lock, so every labelled container of it that is not kept is one this call started: sweep them.
-	if found, err := c.findExisting(cctx, o.Name, visit, conns); err == nil {
+	if found, err := c.findExisting(cctx, name, visit, conns); err == nil {
 		kept := map[string]bool{}
 		for _, in := range plan.keep {
 			kept[in.ContainerID] = true
 		}
 		var stray []toRemove
-		for _, e := range found {
+		for _, e := range dedupeByContainer(found, nil) {
 			if !kept[e.summary.ID] && !slices.ContainsFunc(doomed, func(d toRemove) bool { return d.id == e.summary.ID }) {
 				stray = append(stray, toRemove{conn: e.conn, id: e.summary.ID})
 			}
@@ -230,11 +238,11 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	}
 	if err := c.store.Update(cctx, func(f *state.File) error {
 		if len(plan.keep) == 0 {
-			delete(f.Environments, o.Name)
+			delete(f.Environments, name)
 			return nil
 		}
 		rec.Instances = plan.keep
-		f.Environments[o.Name] = rec
+		f.Environments[name] = rec
 		return nil
 	}); err != nil {
 		c.log.Warn("state update after failed up", "err", err)
@@ -243,12 +251,12 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	// calls cut short report it as infrastructure errors. A ctx deadline is not: its "not ready in
 	// time" error stays.
 	if errors.Is(upErr, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
-		return nil, errs.Wrap(errs.Interrupted, &interruptedError{
-			msg:   fmt.Sprintf("up %s interrupted; removed the %d container(s) it had started", o.Name, removed),
+		return errs.Wrap(errs.Interrupted, &interruptedError{
+			msg:   fmt.Sprintf("up %s interrupted; removed the %d container(s) it had started", name, removed),
 			cause: upErr,
 		})
 	}
-	return nil, upErr
+	return upErr
 }
 
 // interruptedError says what an interrupted operation cleaned up; the error that the interruption
