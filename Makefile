@@ -10,6 +10,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X github.com/rfenv/rfenv/cmd.version=$(VERSION) -X github.com/rfenv/rfenv/cmd.commit=$(COMMIT) -X github.com/rfenv/rfenv/cmd.date=$(DATE)
 E2E_PKGS := ./...
 TEST_FLAGS ?= -count=1 -timeout 30m
+GORELEASER_VERSION ?= v2.15.1
 
 .PHONY: all build test test-unit test-e2e test-k8s k8s-binaries test-shim bench demo lint completions check-completions base-image snapshot clean
 
@@ -79,7 +80,7 @@ check-completions: completions
 	git diff --exit-code -- completions/
 
 snapshot:
-	$(GO) run github.com/goreleaser/goreleaser/v2@latest release --snapshot --clean
+	$(GO) run github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION) release --snapshot --clean
 
 clean:
 	rm -rf bin dist

@@ -107,3 +107,11 @@ func (c *Client) lockEnv(ctx context.Context, name string) (func(), error) {
 	}
 	return unlock, nil
 }
+
+// putEnv records an environment in the state file, replacing its previous entry.
+func (c *Client) putEnv(ctx context.Context, rec *state.Environment) error {
+	return c.store.Update(ctx, func(f *state.File) error {
+		f.Environments[rec.Name] = rec
+		return nil
+	})
+}

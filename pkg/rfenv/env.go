@@ -120,16 +120,9 @@ func (c *Client) Get(ctx context.Context, name string, opts ...EnvOption) (*Env,
 	return c.newEnvFromInstances(rec, rec.Instances, opts...)
 }
 
+// newEnvFromInstances makes an Env over recorded instances: containers at their addresses (through
+// the host's SSH connection for remote ones), or attached servers at their URLs.
 func (c *Client) newEnvFromInstances(rec *state.Environment, instances []state.Instance, opts ...EnvOption) (*Env, error) {
-	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, Logger: c.log}}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	po := cfg.pool
-	if cfg.sharedRR {
-		name := rec.Name
-		po.Counter = func() (uint64, error) { return c.store.NextCounter(context.Background(), name) }
-	}
 	eps := make([]pool.Endpoint, 0, len(instances))
 	for _, in := range instances {
 		ep := pool.Endpoint{Index: in.Index, Host: in.Host}
@@ -147,6 +140,20 @@ func (c *Client) newEnvFromInstances(rec *state.Environment, instances []state.I
 			ep.Dialer = &lazyHostDialer{c: c, spec: sp}
 		}
 		eps = append(eps, ep)
+	}
+	return c.envFromEndpoints(rec, eps, opts...)
+}
+
+// envFromEndpoints makes an Env over explicit endpoints, with the same options as Get.
+func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, opts ...EnvOption) (*Env, error) {
+	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, Logger: c.log}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	po := cfg.pool
+	if cfg.sharedRR {
+		name := rec.Name
+		po.Counter = func() (uint64, error) { return c.store.NextCounter(context.Background(), name) }
 	}
 	p, err := pool.New(eps, po)
 	if err != nil {

@@ -175,21 +175,3 @@ func (c *Client) getKube(ctx context.Context, rec *state.Environment, spec host.
 	ke.watch(env.pool, rv, pods)
 	return env, nil
 }
-
-// envFromEndpoints makes an Env over explicit endpoints, with the same options as Get.
-func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, opts ...EnvOption) (*Env, error) {
-	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, Logger: c.log}}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	po := cfg.pool
-	if cfg.sharedRR {
-		name := rec.Name
-		po.Counter = func() (uint64, error) { return c.store.NextCounter(context.Background(), name) }
-	}
-	p, err := pool.New(eps, po)
-	if err != nil {
-		return nil, err
-	}
-	return &Env{c: c, rec: rec, pool: p}, nil
-}

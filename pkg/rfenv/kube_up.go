@@ -145,10 +145,7 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
 	}
-	if err := c.store.Update(ctx, func(f *state.File) error {
-		f.Environments[o.Name] = rec
-		return nil
-	}); err != nil {
+	if err := c.putEnv(ctx, rec); err != nil {
 		return nil, err
 	}
 
@@ -221,10 +218,7 @@ func (c *Client) waitKube(ctx context.Context, conn *kube.Conn, rec *state.Envir
 	ke := newKubeEnv(conn, rec, c.store.ID())
 	eps, ins := ke.update(pods)
 	rec.Instances = ins
-	if err := c.store.Update(ctx, func(f *state.File) error {
-		f.Environments[rec.Name] = rec
-		return nil
-	}); err != nil {
+	if err := c.putEnv(ctx, rec); err != nil {
 		return nil, err
 	}
 	env, err := c.envFromEndpoints(rec, eps)

@@ -159,10 +159,7 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
 	}
-	if err := c.store.Update(ctx, func(f *state.File) error {
-		f.Environments[o.Name] = rec
-		return nil
-	}); err != nil {
+	if err := c.putEnv(ctx, rec); err != nil {
 		return nil, err
 	}
 
@@ -193,10 +190,7 @@ func (c *Client) readyAndRecord(ctx context.Context, rec *state.Environment, kee
 		return nil, err
 	}
 	rec.Instances = instances
-	if err := c.store.Update(ctx, func(f *state.File) error {
-		f.Environments[rec.Name] = rec
-		return nil
-	}); err != nil {
+	if err := c.putEnv(ctx, rec); err != nil {
 		env.pool.Close()
 		return nil, err
 	}
