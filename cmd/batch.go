@@ -25,11 +25,7 @@ func runBatch(ctx context.Context, f *Factory, o *CallOptions, timeout time.Dura
 		defer fh.Close()
 		in = fh
 	}
-	client, err := f.Client()
-	if err != nil {
-		return err
-	}
-	env, err := client.Get(ctx, o.Name, envOptions(o.Balancer, o.Retries)...)
+	env, err := f.Env(ctx, o.Name, envOptions(o.Balancer, o.Retries)...)
 	if err != nil {
 		return err
 	}

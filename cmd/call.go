@@ -86,11 +86,7 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 	if err != nil {
 		return err
 	}
-	client, err := f.Client()
-	if err != nil {
-		return err
-	}
-	env, err := client.Get(ctx, o.Name, envOptions(o.Balancer, o.Retries)...)
+	env, err := f.Env(ctx, o.Name, envOptions(o.Balancer, o.Retries)...)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"sync"
@@ -55,6 +56,15 @@ func (f *Factory) Client() (*rfenv.Client, error) {
 		)
 	})
 	return f.client, f.err
+}
+
+// Env returns the named environment from the state file, ready to call; the caller releases it.
+func (f *Factory) Env(ctx context.Context, name string, opts ...rfenv.EnvOption) (*rfenv.Env, error) {
+	client, err := f.Client()
+	if err != nil {
+		return nil, err
+	}
+	return client.Get(ctx, name, opts...)
 }
 
 // Close releases the client's connections.

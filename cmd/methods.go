@@ -34,11 +34,7 @@ docstrings, as its server reports them (for an http environment: the POST routes
 }
 
 func runMethods(ctx context.Context, f *Factory, o *MethodsOptions) error {
-	client, err := f.Client()
-	if err != nil {
-		return err
-	}
-	env, err := client.Get(ctx, o.Name)
+	env, err := f.Env(ctx, o.Name)
 	if err != nil {
 		return err
 	}

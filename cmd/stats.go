@@ -38,11 +38,7 @@ server has served (from every process, not only this one), in flight, failed, an
 }
 
 func runStats(ctx context.Context, f *Factory, o *StatsOptions) error {
-	client, err := f.Client()
-	if err != nil {
-		return err
-	}
-	env, err := client.Get(ctx, o.Name)
+	env, err := f.Env(ctx, o.Name)
 	if err != nil {
 		return err
 	}
