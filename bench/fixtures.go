@@ -347,7 +347,7 @@ func (h *harness) floorServer(ctx context.Context) (addr, token, id string, err 
 	}
 	io.Copy(io.Discard, res)
 	res.Close()
-	h.images[floorTag] = nil
+	h.images[floorTag] = &build.Result{} // no stage-1 tag to remove
 	token = randSuffix() + randSuffix()
 	initTrue := true
 	cr, err := h.docker.ContainerCreate(ctx, client.ContainerCreateOptions{

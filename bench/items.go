@@ -229,26 +229,32 @@ func (h *harness) emptyGoBinary(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
-// diagnose says from a run's CPU split which side ran out of CPU.
+// diagnose says from a run's CPU split which resources ran out: a single-threaded server at about
+// one core, the machine's cores (client, servers, kernel and other processes together), or neither.
 func diagnose(d cpuDelta, servers []string) string {
 	var hot []string
 	for _, s := range servers {
-		if d.pct(d.containers[s]) >= 85 {
-			hot = append(hot, fmt.Sprintf("%s at %.0f%% of one core", s, d.pct(d.containers[s])))
+		if p := d.pct(d.containers[s]); p >= 85 {
+			hot = append(hot, fmt.Sprintf("%s %.0f%% of its one core", s, p))
 		}
 	}
 	w := d.wall.Seconds()
 	busy := 100 * (d.machine.total - d.machine.idle) / w
 	cores := float64(len(cpuList()))
+	machine := fmt.Sprintf("the machine's %.0f cores %.0f%% busy (this client %.0f%%, kernel system+softirq %.0f%%, other processes %.0f%%)",
+		cores, busy, d.pct(d.self), 100*(d.machine.system+d.machine.softirq)/w, d.others())
+	full := busy >= 90*cores
 	switch {
+	case len(hot) == len(servers) && full:
+		return "limit: the single-threaded server (" + strings.Join(hot, ", ") + ") and the machine (" + machine + ") ran out together"
 	case len(hot) == len(servers):
-		return "limit: the server side — each single-threaded server process is CPU-bound (" + strings.Join(hot, ", ") + ")"
-	case busy >= 90*cores:
-		return fmt.Sprintf("limit: the machine's CPUs — %.0f%% of %.0f%% busy (client %.0f%%, kernel system+softirq %.0f%%)", busy, 100*cores, d.pct(d.self), 100*(d.machine.system+d.machine.softirq)/w)
+		return "limit: the single-threaded server is CPU-bound (" + strings.Join(hot, ", ") + "); " + machine
+	case full:
+		return "limit: " + machine + "; the server side had CPU to spare"
 	case len(hot) > 0:
-		return "limit: partly the servers (" + strings.Join(hot, ", ") + ")"
+		return "limit: partly the servers (" + strings.Join(hot, ", ") + "); " + machine
 	default:
-		return "no CPU is saturated: the limit is latency (round trips × concurrency)"
+		return "no CPU ran out (" + machine + "): the limit is latency (round trips × concurrency)"
 	}
 }
 
@@ -340,8 +346,8 @@ func costs(r loadResult, servers []string) string {
 	clientSys := r.cpu.selfSys.Seconds() * 1e6 / n
 	softirq := r.cpu.machine.softirq * 1e6 / n
 	cores := float64(len(cpuList()))
-	return fmt.Sprintf("CPU per call: server %.0f µs (kernel %.0f), this client %.0f µs (kernel %.0f), softirq (machine-wide) %.0f µs; at these costs the server process(es) alone allow ≈ %.0f calls/s and the whole machine (%.0f cores, nothing else running) ≈ %.0f calls/s",
-		srv, srvSys, client, clientSys, softirq, float64(len(servers))*1e6/max(srv, 1), cores, cores*1e6/max(srv+client+softirq, 1))
+	return fmt.Sprintf("CPU per call: server %.0f µs (kernel %.0f), this client %.0f µs (kernel %.0f), softirq (machine-wide) %.0f µs; %.1f context switches per call (machine-wide); at these costs the server process(es) alone allow ≈ %.0f calls/s and the whole machine (%.0f cores, nothing else running) ≈ %.0f calls/s",
+		srv, srvSys, client, clientSys, softirq, r.cpu.machine.ctxt/n, float64(len(servers))*1e6/max(srv, 1), cores, cores*1e6/max(srv+client+softirq, 1))
 }
 
 func medianRun(runs []loadResult) loadResult {

@@ -64,6 +64,10 @@ func (r *report) Table() string {
 		}
 	}
 	tw.Flush()
+	if med, worst, n := noise(); n > 0 {
+		fmt.Fprintf(&b, "other processes used a median %.0f%% (worst %.0f%%) of one core during the %d throughput runs%s\n",
+			med, worst, n, map[bool]string{true: ": numbers are lower bounds", false: ""}[med > 15])
+	}
 	return b.String()
 }
 
@@ -88,6 +92,13 @@ func (r *report) Markdown() string {
 	fmt.Fprintf(&b, "| settings | throughput runs %s × %d, latency %d rounds × %d calls per side, %d `rfenv call` processes, up/down × %d, builds × %d%s |\n\n",
 		r.cfg.duration, r.cfg.runs, r.cfg.rounds, r.cfg.perRound, r.cfg.procRuns, r.cfg.upReps, r.cfg.buildReps, map[bool]string{true: ", **-quick**", false: ""}[r.cfg.quick])
 
+	if med, worst, n := noise(); n > 0 {
+		fmt.Fprintf(&b, "Other processes used a median %.0f%% (at worst %.0f%%) of one core during the %d throughput runs.", med, worst, n)
+		if med > 15 {
+			fmt.Fprintf(&b, " **The machine was busy with other work: treat the absolute numbers as lower bounds, and prefer the ratios and the CPU-per-call figures in the notes.**")
+		}
+		fmt.Fprintf(&b, "\n\n")
+	}
 	fmt.Fprintf(&b, "## Summary\n\n")
 	fmt.Fprintf(&b, "| # | measurement | median | p99 | n | target | met |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range r.sections {

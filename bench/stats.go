@@ -125,6 +125,7 @@ func runLoad(ctx context.Context, conc int, dur time.Duration, do func(context.C
 	after := cs.sample()
 	wg.Wait()
 	res := loadResult{calls: calls.Load(), errors: errors.Load(), elapsed: elapsed, cpu: after.sub(before)}
+	recordOthers(res.cpu.others())
 	if p := firstErr.Load(); p != nil {
 		res.firstErr = *p
 	}
@@ -152,7 +153,10 @@ type cpuSample struct {
 	machine       procStat
 }
 
-type procStat struct{ user, system, softirq, idle, steal, total float64 } // seconds
+type procStat struct {
+	user, system, softirq, idle, steal, total float64 // seconds
+	ctxt                                      float64 // context switches
+}
 
 type cpuDelta struct {
 	wall          time.Duration
@@ -196,8 +200,44 @@ func (a cpuSample) sub(b cpuSample) cpuDelta {
 		user: a.machine.user - b.machine.user, system: a.machine.system - b.machine.system,
 		softirq: a.machine.softirq - b.machine.softirq, idle: a.machine.idle - b.machine.idle,
 		steal: a.machine.steal - b.machine.steal, total: a.machine.total - b.machine.total,
+		ctxt: a.machine.ctxt - b.machine.ctxt,
 	}
 	return d
+}
+
+// others is the CPU that processes other than this one and the measured containers used during the
+// window, in % of one core: what a shared machine takes away from the measurement.
+func (d cpuDelta) others() float64 {
+	ours := d.self
+	for _, v := range d.containers {
+		ours += v
+	}
+	busy := 100 * (d.machine.total - d.machine.idle) / d.wall.Seconds()
+	return max(0, busy-d.pct(ours))
+}
+
+var (
+	othersMu   sync.Mutex
+	othersSeen []float64
+)
+
+func recordOthers(pct float64) {
+	othersMu.Lock()
+	othersSeen = append(othersSeen, pct)
+	othersMu.Unlock()
+}
+
+// noise is the median and the largest CPU share (% of one core) that other processes took during
+// the throughput runs, and how many runs there were.
+func noise() (median, worst float64, n int) {
+	othersMu.Lock()
+	defer othersMu.Unlock()
+	if len(othersSeen) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(othersSeen)
+	slices.Sort(s)
+	return quantile(s, 0.5), s[len(s)-1], len(s)
 }
 
 // pct is CPU time as a percentage of one core over the window.
@@ -221,12 +261,8 @@ func (d cpuDelta) describe() string {
 	parts = append(parts, fmt.Sprintf("this Go process %.0f%% (of which kernel %.0f%%)", d.pct(d.self), d.pct(d.selfSys)))
 	w := d.wall.Seconds()
 	busy := d.machine.total - d.machine.idle
-	ours := d.self
-	for _, v := range d.containers {
-		ours += v
-	}
 	parts = append(parts, fmt.Sprintf("whole machine busy %.0f%% of %d00%% (user %.0f%%, system %.0f%%, softirq %.0f%%, steal %.0f%%; everything else on the machine ≈ %.0f%%)",
-		100*busy/w, len(cpuList()), 100*d.machine.user/w, 100*d.machine.system/w, 100*d.machine.softirq/w, 100*d.machine.steal/w, max(0, 100*busy/w-d.pct(ours))))
+		100*busy/w, len(cpuList()), 100*d.machine.user/w, 100*d.machine.system/w, 100*d.machine.softirq/w, 100*d.machine.steal/w, d.others()))
 	return strings.Join(parts, "; ")
 }
 
@@ -247,6 +283,12 @@ func readProcStat() procStat {
 	if err != nil {
 		return procStat{}
 	}
+	var ctxt float64
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "ctxt ") {
+			ctxt, _ = strconv.ParseFloat(strings.TrimSpace(l[5:]), 64)
+		}
+	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
 	if len(f) < 9 || f[0] != "cpu" {
@@ -259,7 +301,7 @@ func readProcStat() procStat {
 		v[i] = x / 100 // USER_HZ
 		total += v[i]
 	}
-	return procStat{user: v[1] + v[2], system: v[3] + v[6], idle: v[4] + v[5], softirq: v[7], steal: v[8], total: total}
+	return procStat{user: v[1] + v[2], system: v[3] + v[6], idle: v[4] + v[5], softirq: v[7], steal: v[8], total: total, ctxt: ctxt}
 }
 
 // containerCPU is the CPU time a container has used: from its cgroup (v1 cpuacct or v2 cpu.stat),
