@@ -289,13 +289,16 @@ _create_task = None
 
 
 class _Method(object):
-    __slots__ = ("name", "fn", "is_async", "sig", "min_pos", "max_pos")
+    __slots__ = ("name", "fn", "is_async", "sig", "min_pos", "max_pos", "verdicts")
 
     def __init__(self, name, fn, is_async, sig):
         self.name = name
         self.fn = fn
         self.is_async = is_async
         self.sig = sig
+        # Whether arguments bind depends only on how many positional ones there are and which
+        # keywords are named, never on values: cache bind()'s verdict by that shape.
+        self.verdicts = {}
         # Fast path of bind(): with no kwargs, a positional count in [min_pos, max_pos]
         # binds exactly when inspect's bind() would.  Otherwise bind() decides.
         self.min_pos, self.max_pos = 1 << 62, -1
@@ -320,11 +323,18 @@ class _Method(object):
             return None
         if self.sig is None:
             return None
+        shape = (len(args), frozenset(kwargs))
+        verdict = self.verdicts.get(shape, False)
+        if verdict is not False:
+            return verdict
         try:
             self.sig.bind(*args, **kwargs)
+            verdict = None
         except TypeError as e:
-            return "%s; signature: %s%s" % (e, self.name, self.sig)
-        return None
+            verdict = "%s; signature: %s%s" % (e, self.name, self.sig)
+        if len(self.verdicts) < 256:  # callers use few shapes; bound the cache against odd ones
+            self.verdicts[shape] = verdict
+        return verdict
 
 
 # ---------------------------------------------------------------------------
