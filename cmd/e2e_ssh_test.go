@@ -3,9 +3,7 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -139,7 +137,7 @@ func TestE2ESSHAuth(t *testing.T) {
 
 	t.Run("agent", func(t *testing.T) {
 		noUserSSH(t)
-		sock := startAgent(t)
+		sock := sshd.StartAgent(t)
 		keyPath := filepath.Join(t.TempDir(), "agent_key")
 		s.AuthorizeKey(sshd.WriteKey(t, keyPath, ""))
 		add := exec.Command("ssh-add", keyPath)
@@ -180,34 +178,6 @@ func TestE2ESSHAuth(t *testing.T) {
 		s.WriteKnownHosts(t, filepath.Join(dotSSH, "known_hosts"))
 		upCallDown(t, c, nil, "sshalias", "ssh://rfenv-test-box")
 	})
-}
-
-// startAgent runs the real ssh-agent on a socket of its own and returns the socket.
-func startAgent(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("ssh-agent"); err != nil {
-		t.Fatalf("ssh-agent missing: apt-get install openssh-client")
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	// ssh-agent prints SSH_AUTH_SOCK=... once its socket listens.
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "SSH_AUTH_SOCK=") {
-		t.Fatalf("ssh-agent did not start: %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, out)
-	return sock
 }
 
 // TestE2ESSHHostKeys: a host key in known_hosts is accepted; an unknown one stops `up` (exit 4) with the

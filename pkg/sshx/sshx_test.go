@@ -3,7 +3,6 @@
 package sshx
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -156,31 +155,9 @@ func TestAgentAuth(t *testing.T) {
 	}
 }
 
-// startAgent runs the real ssh-agent on a socket of its own and points SSH_AUTH_SOCK at it.
+// startAgent runs the real ssh-agent and points SSH_AUTH_SOCK at it.
 func startAgent(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("ssh-agent"); err != nil {
-		t.Fatalf("ssh-agent missing: apt-get install openssh-client")
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	// ssh-agent prints SSH_AUTH_SOCK=... once its socket listens.
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "SSH_AUTH_SOCK=") {
-		t.Fatalf("ssh-agent did not start: %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, out)
+	sock := sshd.StartAgent(t)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	return sock
 }
