@@ -90,19 +90,12 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := c.lockEnv(ctx, o.Name)
+	prev, unlock, err := c.beginUp(ctx, o.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	prev, err := c.store.Get(ctx, o.Name)
-	if err != nil && !errors.Is(err, state.ErrNotFound) {
-		return nil, err
-	}
 	if prev != nil {
-		if prev.Attached {
-			return nil, errs.New(errs.Conflict, "%s is an attached environment (rfenv did not start it); `rfenv down %s` forgets it, then `up` can start a new one", o.Name, o.Name)
-		}
 		if psp, ok := kubeSpec(prev); !ok || psp.Raw != spec.Raw {
 			return nil, errs.New(errs.Conflict, "%s already runs on %s; `rfenv down %s` first to move it to %s", o.Name, strings.Join(prev.Hosts, ", "), o.Name, spec)
 		}

@@ -93,18 +93,11 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	}
 	placement := host.Place(o.Replicas, specs)
 
-	unlock, err := c.lockEnv(ctx, o.Name)
+	prev, unlock, err := c.beginUp(ctx, o.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	prev, err := c.store.Get(ctx, o.Name)
-	if err != nil && !errors.Is(err, state.ErrNotFound) {
-		return nil, err
-	}
-	if prev != nil && prev.Attached {
-		return nil, errs.New(errs.Conflict, "%s is an attached environment (rfenv did not start it); `rfenv down %s` forgets it, then `up` can start a new one", o.Name, o.Name)
-	}
 	// Hosts that held replicas before must be visited too, to remove what no longer belongs there.
 	visit := append([]host.Spec{}, specs...)
 	if prev != nil {
@@ -174,6 +167,25 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 		}
 	}
 	return nil, c.rollbackUp(ctx, o.Name, rec, plan, started, visit, conns, err)
+}
+
+// beginUp takes the environment's lock and returns its previous entry (nil if none). An attached
+// environment cannot be brought up: rfenv did not start its servers.
+func (c *Client) beginUp(ctx context.Context, name string) (*state.Environment, func(), error) {
+	unlock, err := c.lockEnv(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	prev, err := c.store.Get(ctx, name)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		unlock()
+		return nil, nil, err
+	}
+	if prev != nil && prev.Attached {
+		unlock()
+		return nil, nil, errs.New(errs.Conflict, "%s is an attached environment (rfenv did not start it); `rfenv down %s` forgets it, then `up` can start a new one", name, name)
+	}
+	return prev, unlock, nil
 }
 
 // readyAndRecord waits until the started replicas are ready, then records the environment with all
