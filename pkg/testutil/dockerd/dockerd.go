@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -31,6 +30,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
+
+	"github.com/rfenv/rfenv/pkg/testutil/netutil"
 )
 
 // Binary is the daemon Start runs (looked up in PATH).
@@ -395,44 +396,11 @@ func addBridge(t testing.TB, dir string) (name string, gw netip.Addr, subnet net
 // freeSubnet picks a /24 in 10.201.0.0/16 that overlaps no address or route on the machine.
 func freeSubnet(t testing.TB) netip.Prefix {
 	t.Helper()
-	var used []netip.Prefix
-	addrs, err := net.InterfaceAddrs()
+	p, err := netutil.FreeSubnet(netip.MustParsePrefix("10.201.0.0/16"), 24)
 	if err != nil {
-		t.Fatalf("dockerd: list addresses: %v", err)
+		t.Fatalf("dockerd: %v", err)
 	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			used = append(used, p.Masked())
-		}
-	}
-	if out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output(); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			if p, err := netip.ParsePrefix(f); err == nil && p.Bits() >= 8 {
-				used = append(used, p.Masked())
-			} else if a, err := netip.ParseAddr(f); err == nil && a.Is4() {
-				used = append(used, netip.PrefixFrom(a, 32))
-			}
-		}
-	}
-	for range 1000 {
-		n, err := rand.Int(rand.Reader, big.NewInt(256))
-		if err != nil {
-			t.Fatalf("dockerd: random: %v", err)
-		}
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 201, byte(n.Int64()), 0}), 24)
-		clash := false
-		for _, u := range used {
-			if u.Overlaps(p) {
-				clash = true
-				break
-			}
-		}
-		if !clash {
-			return p
-		}
-	}
-	t.Fatalf("dockerd: no free /24 in 10.201.0.0/16")
-	return netip.Prefix{}
+	return p
 }
 
 func randHex(t testing.TB, n int) string {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/rfenv/rfenv/pkg/testutil/netutil"
 )
 
 // Netns is a network namespace made for one test, joined to the host by a veth pair.
@@ -183,52 +184,15 @@ func (n *Netns) link(t testing.TB, state string) {
 	}
 }
 
-// freeSubnet picks a /30 in 10.200.0.0/16 that overlaps no address on the host.
+// freeSubnet picks a /30 in 10.200.0.0/16 that overlaps no address or route on the host, and
+// returns its two usable addresses.
 func freeSubnet(t testing.TB) (host, ns netip.Addr) {
 	t.Helper()
-	var used []netip.Prefix
-	addrs, err := net.InterfaceAddrs()
+	p, err := netutil.FreeSubnet(netip.MustParsePrefix("10.200.0.0/16"), 30)
 	if err != nil {
-		t.Fatalf("sshd: list addresses: %v", err)
+		t.Fatalf("sshd: %v", err)
 	}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			used = append(used, p.Masked())
-		}
-	}
-	// Routes too: another test's unreachable route, or anything else in 10.200.0.0/16.
-	if out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output(); err == nil {
-		for _, line := range strings.Split(string(out), "\n") {
-			for _, f := range strings.Fields(line) {
-				if p, err := netip.ParsePrefix(f); err == nil && p.Bits() >= 8 {
-					used = append(used, p.Masked())
-				} else if a, err := netip.ParseAddr(f); err == nil && a.Is4() {
-					used = append(used, netip.PrefixFrom(a, 32))
-				}
-			}
-		}
-	}
-	for range 1000 {
-		n, err := rand.Int(rand.Reader, big.NewInt(1<<14))
-		if err != nil {
-			t.Fatalf("sshd: random: %v", err)
-		}
-		v := n.Int64() * 4
-		base := netip.AddrFrom4([4]byte{10, 200, byte(v >> 8), byte(v)})
-		p := netip.PrefixFrom(base, 30)
-		clash := false
-		for _, u := range used {
-			if u.Overlaps(p) {
-				clash = true
-				break
-			}
-		}
-		if !clash {
-			return base.Next(), base.Next().Next()
-		}
-	}
-	t.Fatalf("sshd: no free /30 in 10.200.0.0/16")
-	return
+	return p.Addr().Next(), p.Addr().Next().Next()
 }
 
 func randHex(t testing.TB, n int) string {
