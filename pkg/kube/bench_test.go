@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -27,19 +26,7 @@ func BenchmarkK8sCall(b *testing.B) {
 	up(b, c, "k8s-bench-call", 1)
 	for _, mode := range []string{"apiserver", "direct"} {
 		b.Run(mode, func(b *testing.B) {
-			os.Setenv(kube.TransportEnv, mode)
-			defer os.Unsetenv(kube.TransportEnv)
-			// A client of its own, so the transport is chosen anew.
-			c2, err := rfenv.New(rfenv.WithStateDir(c.Store().Dir()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c2.Close()
-			env, err := c2.Get(context.Background(), "k8s-bench-call")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer env.Release()
+			env := envOverTransport(b, c, "k8s-bench-call", mode)
 			ctx := context.Background()
 			for range 20 { // warm up: connections, the shim's first calls
 				if _, err := env.Call(ctx, "add", map[string]int{"a": 1}); err != nil {
@@ -115,18 +102,7 @@ func BenchmarkK8sBatch10k(b *testing.B) {
 	}
 	for _, mode := range []string{"apiserver", "direct"} {
 		b.Run(mode, func(b *testing.B) {
-			os.Setenv(kube.TransportEnv, mode)
-			defer os.Unsetenv(kube.TransportEnv)
-			c2, err := rfenv.New(rfenv.WithStateDir(c.Store().Dir()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c2.Close()
-			env, err := c2.Get(context.Background(), "k8s-bench-batch")
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer env.Release()
+			env := envOverTransport(b, c, "k8s-bench-batch", mode)
 			b.ResetTimer()
 			var total time.Duration
 			for range b.N {
@@ -145,4 +121,22 @@ func BenchmarkK8sBatch10k(b *testing.B) {
 			b.ReportMetric(total.Seconds()/float64(b.N), "s/batch")
 		})
 	}
+}
+
+// envOverTransport opens an environment through a client of its own, so that the transport (through
+// the API server, or direct to pod IPs) is chosen anew from kube.TransportEnv.
+func envOverTransport(b *testing.B, c *rfenv.Client, name, mode string) *rfenv.Env {
+	b.Helper()
+	b.Setenv(kube.TransportEnv, mode)
+	c2, err := rfenv.New(rfenv.WithStateDir(c.Store().Dir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c2.Close() })
+	env, err := c2.Get(context.Background(), name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(env.Release)
+	return env
 }

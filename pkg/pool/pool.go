@@ -253,8 +253,9 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 			continue
 		case errors.As(err, &ce):
 			if ce.Status == http.StatusGatewayTimeout {
-				// A sync method may still be running past its deadline: let /health decide.
-				p.checkBusy(r)
+				// A sync method may still be running past its deadline: let /health decide, aside,
+				// so that the caller, already at its deadline, gets its answer at once.
+				go p.checkBusy(r)
 			}
 			return nil, err
 		case retriesLeft > 0:
