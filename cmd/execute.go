@@ -19,6 +19,7 @@ const (
 	ExitNotFound     = 3
 	ExitInfra        = 4
 	ExitConflict     = 5
+	ExitSessionLost  = 6
 	ExitDeadline     = 124
 	ExitInterrupted  = 130
 )
@@ -58,6 +59,8 @@ func ExitCode(err error) int {
 		return ExitNotFound
 	case errs.Conflict:
 		return ExitConflict
+	case errs.SessionLost:
+		return ExitSessionLost
 	case errs.MethodRaised:
 		return ExitMethodRaised
 	case errs.Infra:

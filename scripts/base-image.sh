@@ -5,8 +5,30 @@
 set -euo pipefail
 
 image="${RFENV_BASE_IMAGE:-rfenv-python:bookworm}"
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+# The mirror comes from the machine's own apt configuration: the first source that serves the suite
+# (deb822 .sources stanzas, then one-line sources.list entries). With none found, debootstrap uses its
+# own default.
+apt_mirror() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" -v RS= '
+      { uri = ""; ok = 0
+        n = split($0, lines, "\n")
+        for (i = 1; i <= n; i++) {
+          if (lines[i] ~ /^URIs:/) { split(lines[i], f, /[ \t]+/); uri = f[2] }
+          if (lines[i] ~ /^Suites:/) { m = split(lines[i], s, /[ \t]+/); for (j = 2; j <= m; j++) if (s[j] == suite) ok = 1 }
+        }
+        if (ok && uri != "") { print uri; exit } }' "$f"
+  done
+  if [ -f /etc/apt/sources.list ]; then
+    awk -v suite="$suite" '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z]+:\/\// && $(i+1) == suite) { print $i; exit } }' /etc/apt/sources.list
+  fi
+  return 0
+}
 suite="${DEBIAN_SUITE:-bookworm}"
+mirror="${DEBIAN_MIRROR:-$(apt_mirror | head -n1)}"
 
 if ! docker info >/dev/null 2>&1; then
   echo "base-image: the Docker daemon is not reachable; start it (or set DOCKER_HOST) and retry" >&2
@@ -26,7 +48,7 @@ trap 'rm -rf "$root"' EXIT
 echo "base-image: debootstrap $suite into $root (a few minutes)" >&2
 debootstrap --variant=minbase \
   --include=python3,python3-fastapi,python3-uvicorn,python3-pip,ca-certificates \
-  "$suite" "$root" "$mirror" >&2
+  "$suite" "$root" ${mirror:+"$mirror"} >&2
 # Trim what an image never needs.
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
   "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/*

@@ -27,6 +27,9 @@ var (
 	Interrupted = &Kind{"interrupted"}
 	// Conflict: the request collides with existing state (a container rfenv did not create, a config mismatch).
 	Conflict = &Kind{"conflict"}
+	// SessionLost: a session's replica died, was replaced or restarted, so the episode state it held
+	// is gone. Such a call is never moved to another replica; the caller opens a new session.
+	SessionLost = &Kind{"session lost"}
 )
 
 // kinded attaches a kind to an error without changing its message.
@@ -55,7 +58,7 @@ func New(kind *Kind, format string, args ...any) error {
 
 // KindOf returns the first kind found in err's chain, or nil.
 func KindOf(err error) *Kind {
-	for _, k := range []*Kind{Interrupted, Deadline, Usage, NotFound, Conflict, MethodRaised, Infra} {
+	for _, k := range []*Kind{Interrupted, Deadline, SessionLost, Usage, NotFound, Conflict, MethodRaised, Infra} {
 		if errors.Is(err, k) {
 			return k
 		}
