@@ -26,6 +26,17 @@ type UpOptions struct {
 	Pull          bool // pull the image on each host first (a local copy is used if the pull fails)
 	// PullPolicy is the image pull policy on k8s:// hosts: IfNotPresent (default), Always or Never.
 	PullPolicy string
+	// MaxInflight bounds the calls one process keeps in flight on each replica; calls beyond it wait
+	// in a FIFO queue (default pool.DefaultMaxInflight).
+	MaxInflight int
+	// MaxSessions bounds the live sessions per replica (default: unbounded).
+	MaxSessions int
+	// SessionTTL expires a session idle this long (default 1h).
+	SessionTTL time.Duration
+	// OverdueRestart restarts a replica whose call has not returned this long after its deadline.
+	OverdueRestart time.Duration
+	// Transport is how calls reach replicas on Docker hosts: "auto" (default), "direct" or "published".
+	Transport string
 	// Progress receives human-readable progress lines (image transfer, readiness); nil discards.
 	Progress io.Writer
 }

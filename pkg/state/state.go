@@ -101,9 +101,15 @@ type Environment struct {
 	// Hosts are the host specs used at up ("localhost", "ssh://user@h:22", ...).
 	Hosts []string `json:"hosts,omitempty"`
 	// Attached marks an environment registered with `rfenv attach`: down only forgets it.
-	Attached  bool       `json:"attached,omitempty"`
-	CreatedAt time.Time  `json:"created_at,omitzero"`
-	Instances []Instance `json:"instances,omitempty"`
+	Attached bool `json:"attached,omitempty"`
+	// Limits chosen at up; zero means the library's default.
+	MaxInflight      int        `json:"max_inflight,omitempty"`       // calls in flight per replica from one process
+	MaxSessions      int        `json:"max_sessions,omitempty"`       // live sessions per replica
+	SessionTTLMs     int64      `json:"session_ttl_ms,omitempty"`     // idle time after which a session expires
+	OverdueRestartMs int64      `json:"overdue_restart_ms,omitempty"` // restart a replica whose call is this far past its deadline
+	Transport        string     `json:"transport,omitempty"`          // "direct" or "published": how calls reach the replicas
+	CreatedAt        time.Time  `json:"created_at,omitzero"`
+	Instances        []Instance `json:"instances,omitempty"`
 }
 
 // Instance is one replica of an environment.
