@@ -101,6 +101,7 @@ type InstanceView struct {
 	Index     int    `json:"index"`
 	Host      string `json:"host,omitempty"`
 	Container string `json:"container,omitempty"`
+	ID        string `json:"container_id,omitempty"`
 	Address   string `json:"address,omitempty"`
 	Port      int    `json:"port,omitempty"`
 	URL       string `json:"url,omitempty"`
@@ -133,7 +134,7 @@ func viewOf(e *state.Environment, owned bool) EnvView {
 			port = e.Port
 		}
 		v.Instances = append(v.Instances, InstanceView{
-			Index: in.Index, Host: in.Host, Container: in.ContainerName, Address: in.Address, Port: port, URL: in.URL,
+			Index: in.Index, Host: in.Host, Container: in.ContainerName, ID: in.ContainerID, Address: in.Address, Port: port, URL: in.URL,
 		})
 	}
 	return v
