@@ -98,6 +98,9 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
 		p := pe.start("", "call", name, "sleep", "--arg", "seconds=30", "--timeout", "2m")
 		e2e.Eventually(t, 30*time.Second, "the call to reach a replica", func() bool { return p.exited() || inFlight(t, c, name) == 1 })
+		if p.exited() {
+			t.Fatalf("the call ended before it was interrupted: %+v", p.res)
+		}
 		sent := time.Now()
 		p.signal(t, syscall.SIGINT)
 		r := p.wait(t, 30*time.Second)
@@ -121,6 +124,9 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 		os.WriteFile(path, []byte(strings.Repeat("{\"seconds\": 30}\n", n)), 0o644)
 		p := pe.start("", "call", name, "sleep", "--batch", path, "--concurrency", fmt.Sprint(n), "--timeout", "2m")
 		e2e.Eventually(t, 30*time.Second, "the batch's calls to reach the replicas", func() bool { return p.exited() || inFlight(t, c, name) == n })
+		if p.exited() {
+			t.Fatalf("the batch ended before it was interrupted: %+v", p.res)
+		}
 		sent := time.Now()
 		p.signal(t, syscall.SIGINT)
 		r := p.wait(t, 30*time.Second)
@@ -140,6 +146,9 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 			if line.Error != nil && line.Error.Kind == "interrupted" {
 				interrupted++
 			}
+		}
+		if interrupted != n {
+			t.Errorf("%d of %d lines reported as interrupted, want all\nstdout: %s", interrupted, n, r.stdout)
 		}
 		reliability.Record(t, reliability.Faults, fmt.Sprintf("SIGINT to `rfenv call --batch` of %d sleeping calls", n),
 			fmt.Sprintf("exit 130 in %s, %d of %d lines reported as interrupted; the servers cancelled all %d calls (in flight → 0 within %s)", secs(exit), interrupted, n, n, secs(drained)),

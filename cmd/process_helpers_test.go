@@ -175,6 +175,7 @@ func (p *proc) signal(t testing.TB, sig os.Signal) {
 // wait waits for the process to exit, killing it (and failing) after timeout.
 func (p *proc) wait(t testing.TB, timeout time.Duration) result {
 	t.Helper()
+	timeout = max(timeout, e2e.Patience)
 	select {
 	case <-p.done:
 		return p.res

@@ -397,7 +397,7 @@ func TestE2EK8sImagePullFails(t *testing.T) {
 	c := newClient(t)
 	start := time.Now()
 	_, err := c.Up(context.Background(), "127.0.0.1:1/rfenv-test-nonexistent:v1", rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "k8s-badimage", Replicas: 2, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
+		Name: e2e.Name("k8s-badimage"), Replicas: 2, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
 	}))
 	if err == nil {
 		t.Fatal("up of an image that cannot be pulled succeeded")
@@ -419,7 +419,7 @@ func TestE2EK8sImagePullFails(t *testing.T) {
 		items, err := k.ListManaged(context.Background(), stateID(c))
 		return err == nil && len(items) == 0
 	})
-	if _, err := c.Get(context.Background(), "k8s-badimage"); !errors.Is(err, state.ErrNotFound) {
+	if _, err := c.Get(context.Background(), e2e.Name("k8s-badimage")); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("the failed environment is still in the state file: %v", err)
 	}
 }
@@ -429,7 +429,7 @@ func TestE2EK8sCrashFailsFast(t *testing.T) {
 	c := newClient(t)
 	start := time.Now()
 	_, err := c.Up(context.Background(), image(t, "badctor"), rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "k8s-badctor", Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
+		Name: e2e.Name("k8s-badctor"), Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
 	}))
 	if err == nil {
 		t.Fatal("up of an environment whose constructor raises succeeded")
@@ -507,31 +507,31 @@ func TestE2EK8sCLI(t *testing.T) {
 		return string(out)
 	}
 	defer exec.Command(bin, "--state-dir", stateDir, "down", "--all").Run()
-	run("up", img, "--name", "k8s-cli", "--replicas", "2", "--host", hostSpec, "-e", "TEST_SECRET=x")
-	if out := strings.TrimSpace(run("call", "k8s-cli", "add", "--arg", "a=40", "--arg", "b=2")); out != "42" {
+	run("up", img, "--name", e2e.Name("k8s-cli"), "--replicas", "2", "--host", hostSpec, "-e", "TEST_SECRET=x")
+	if out := strings.TrimSpace(run("call", e2e.Name("k8s-cli"), "add", "--arg", "a=40", "--arg", "b=2")); out != "42" {
 		t.Errorf("call: %q", out)
 	}
 	// A whole `rfenv call` process: kubeconfig, one pod list, one port-forward upgrade, the call.
 	var took []time.Duration
 	for range 5 {
 		t0 := time.Now()
-		run("call", "k8s-cli", "add", "--arg", "a=1")
+		run("call", e2e.Name("k8s-cli"), "add", "--arg", "a=1")
 		took = append(took, time.Since(t0))
 	}
 	t.Logf("rfenv call through the API server, whole process: %v", took)
-	if out := run("methods", "k8s-cli"); !strings.Contains(out, "add") {
+	if out := run("methods", e2e.Name("k8s-cli")); !strings.Contains(out, "add") {
 		t.Errorf("methods: %q", out)
 	}
-	if out := run("stats", "k8s-cli", "--json"); !strings.Contains(out, `"healthy": true`) && !strings.Contains(out, `"healthy":true`) {
+	if out := run("stats", e2e.Name("k8s-cli"), "--json"); !strings.Contains(out, `"healthy": true`) && !strings.Contains(out, `"healthy":true`) {
 		t.Errorf("stats: %q", out)
 	}
-	if out := run("ls"); !strings.Contains(out, "k8s-cli") || !strings.Contains(out, "2/2") && !strings.Contains(out, "\t2\t") {
+	if out := run("ls"); !strings.Contains(out, e2e.Name("k8s-cli")) || !strings.Contains(out, "2/2") && !strings.Contains(out, "\t2\t") {
 		t.Logf("ls: %q", out)
 	}
-	if out := run("logs", "k8s-cli", "--tail", "5"); !strings.Contains(out, "listening") {
+	if out := run("logs", e2e.Name("k8s-cli"), "--tail", "5"); !strings.Contains(out, "listening") {
 		t.Errorf("logs: %q", out)
 	}
-	run("down", "k8s-cli")
+	run("down", e2e.Name("k8s-cli"))
 	if items, err := conn(t).ListManaged(context.Background(), state.StateID(stateDir)); err != nil || len(items) != 0 {
 		t.Errorf("left after rfenv down: %v %v", items, err)
 	}
@@ -582,7 +582,7 @@ func TestE2EK8sPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, err := c.Up(context.Background(), ref, rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "k8s-pushed", Replicas: 1, Hosts: []string{hostSpec}, PullPolicy: "Always", ReadyTimeout: 3 * time.Minute,
+		Name: e2e.Name("k8s-pushed"), Replicas: 1, Hosts: []string{hostSpec}, PullPolicy: "Always", ReadyTimeout: 3 * time.Minute,
 	}))
 	if err != nil {
 		t.Fatalf("up from the registry: %v", err)
