@@ -190,14 +190,14 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 	var ops []op
 	const nDistinct, nShared, nCalls = 16, 8, 12
 	for i := range nDistinct {
-		ops = append(ops, op{[]string{"up", img, "--name", nm("d", i)}, "up-distinct"})
+		ops = append(ops, op{[]string{"up", img, "--name", nm("d", i), "--ready-timeout", "10m"}, "up-distinct"})
 	}
 	for range nShared {
-		ops = append(ops, op{[]string{"up", img, "--name", nm("shared", 0)}, "up-shared"})
+		ops = append(ops, op{[]string{"up", img, "--name", nm("shared", 0), "--ready-timeout", "10m"}, "up-shared"})
 	}
 	for i := range 6 { // up, down, up, down, ... of one name
 		if i%2 == 0 {
-			ops = append(ops, op{[]string{"up", img, "--name", nm("mix", 0)}, "mix"})
+			ops = append(ops, op{[]string{"up", img, "--name", nm("mix", 0), "--ready-timeout", "10m"}, "mix"})
 		} else {
 			ops = append(ops, op{[]string{"down", nm("mix", 0)}, "mix"})
 		}
@@ -241,7 +241,7 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 		procs[i] = pe.start("", o.args...)
 	}
 	for i, p := range procs {
-		r := p.wait(t, 3*time.Minute)
+		r := p.wait(t, 15*time.Minute) // 50 processes on a loaded 2-core machine
 		if r.code != 0 {
 			t.Errorf("rfenv %s: exit %d\nstderr: %s", strings.Join(ops[i].args, " "), r.code, r.stderr)
 			continue

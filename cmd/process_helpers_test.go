@@ -92,6 +92,8 @@ func (e *procEnv) environ() []string {
 		"HOME=" + os.Getenv("HOME"),
 		"PATH=" + os.Getenv("PATH"),
 		"NO_COLOR=1",
+		// A loaded CI machine can take more than the default minute to start many replicas at once.
+		"RFENV_READY_TIMEOUT=" + testReadyTimeout,
 	}
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		env = append(env, "DOCKER_HOST="+h)
