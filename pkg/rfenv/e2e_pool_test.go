@@ -34,7 +34,7 @@ func upActor(t *testing.T, name string, replicas int, opts ...rfenv.UpOption) (*
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	env, err := c.Up(context.Background(), e2e.Image(t, "actor"), append([]rfenv.UpOption{rfenv.WithName(name), rfenv.WithReplicas(replicas)}, opts...)...)
+	env, err := c.Up(context.Background(), e2e.Image(t, "actor"), append([]rfenv.UpOption{rfenv.WithName(name), rfenv.WithReplicas(replicas), rfenv.WithReadyTimeout(10 * time.Minute)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func countRecorded(t *testing.T, dataDir string) map[int]int {
 func TestE2EKillReplicaMidBatch(t *testing.T) {
 	dataDir := t.TempDir()
 	_, env, _ := upActor(t, e2e.Name("lib-killme"), 3, rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: e2e.Name("lib-killme"), Replicas: 3, Volumes: []string{dataDir + ":/data"},
+		Name: e2e.Name("lib-killme"), Replicas: 3, Volumes: []string{dataDir + ":/data"}, ReadyTimeout: 10 * time.Minute,
 	}))
 	const n = 2000
 	var in bytes.Buffer
