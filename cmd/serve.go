@@ -44,9 +44,11 @@ the token never is). A non-loopback --listen needs --tls-cert and --tls-key, or 
 On start it prints where it listens on stdout (one line; --json for an object). On SIGTERM or
 SIGINT it stops accepting, lets calls in flight finish, takes down the environments brought up with
 "cleanup": true and exits. --watch-stdin does the same when stdin reaches end of file, which is how
-a parent process ties the server's life to its own, even when it is killed.`,
-		Example: `  rfenv serve &
-  curl --unix-socket $XDG_RUNTIME_DIR/rfenv/serve.sock http://rfenv/v1/environments
+a parent process ties the server's life to its own, even when it is killed.
+
+Try it: curl --unix-socket $XDG_RUNTIME_DIR/rfenv/serve.sock http://rfenv/v1/environments`,
+		Example: `  rfenv serve
+  rfenv serve --socket /run/user/1000/rfenv/serve.sock --watch-stdin --json
   rfenv serve --listen 127.0.0.1:8765 --json`,
 		GroupID: groupCalling,
 		Args:    exactArgs(0, "no arguments"),
