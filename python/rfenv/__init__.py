@@ -12,7 +12,7 @@ The package starts ``rfenv serve`` as its own child on first use (the binary fro
 ``RFENV_BIN`` or PATH), or connects to ``RFENV_SERVE``. See :mod:`rfenv.sync` for blocking calls.
 """
 from ._api import (build_image_from_env, cleanup_all_environments, get_environment, list_active_environments,
-                   list_environments, load_env)
+                   list_environments, load_env, load_env_async)
 from ._env import Environment, Episode, OpenEnv, Session
 from ._errors import (ConflictError, DeadlineError, InfraError, Interrupted, MethodError, NotFoundError, RfenvError,
                       SessionLostError, UsageError)
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 EnvironmentWrapper = Environment
 
 __all__ = [
-    "build_image_from_env", "load_env", "list_active_environments", "get_environment", "cleanup_all_environments",
+    "build_image_from_env", "load_env", "load_env_async", "list_active_environments", "get_environment", "cleanup_all_environments",
     "list_environments", "Environment", "EnvironmentWrapper", "Session", "OpenEnv", "Episode",
     "RfenvError", "UsageError", "NotFoundError", "MethodError", "InfraError", "ConflictError", "SessionLostError",
     "DeadlineError", "Interrupted",

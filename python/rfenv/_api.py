@@ -91,34 +91,12 @@ _EXTRA = {
 _EXTRA_SECONDS = {"ready_timeout": "ready_timeout_ms", "session_ttl": "session_ttl_ms", "overdue_restart": "overdue_restart_ms"}
 
 
-def load_env(image: Optional[str] = None, mode: str = "docker", replicas: int = 1, hosts: Optional[List[str]] = None,
+def _up_request(image: Optional[str] = None, mode: str = "docker", replicas: int = 1, hosts: Optional[List[str]] = None,
              load_balance: str = "random", container_name: Optional[str] = None,
              env_vars: Optional[Dict[str, str]] = None, env_type: Optional[str] = None, force_recreate: bool = False,
              mem_limit: Union[int, str, None] = None, pull: bool = False, cleanup: bool = True,
-             base_url: Union[str, List[str], None] = None, **kwargs: Any) -> Environment:
-    """Start (or reuse) replicas of ``image`` and return the environment, ready to call.
-
-    Args:
-        image: the image tag, e.g. "affine:latest" (mode "docker").
-        mode: "docker" starts containers; "url" attaches servers already running at ``base_url``.
-        replicas: how many replicas run.
-        hosts: Docker hosts ("localhost", "ssh://user@host", "unix:///path") or one "k8s://ctx/ns";
-            replicas spread over them in order.
-        load_balance: "random", "round_robin" or "least_busy".
-        container_name: the environment's name (containers are NAME-0, NAME-1...). With the same name
-            a later load_env reuses running replicas that match; default: from the image plus a
-            random suffix.
-        env_vars: environment variables of the containers (secrets: never recorded or logged).
-        env_type: "function" or "http" (default: the image's).
-        force_recreate: replace running replicas even when they match.
-        mem_limit: memory limit per replica, e.g. "512m" or bytes.
-        pull: pull the image on each host first.
-        cleanup: take the environment down when this process exits (also when it is killed).
-        base_url: with mode "url", the server URL(s) to attach.
-        **kwargs: rfenv's further options: secrets, cpus, gpus, network, volumes, labels, no_transfer,
-            pull_policy, max_inflight, max_sessions, transport, ready_timeout / session_ttl /
-            overdue_restart (seconds), token (mode "url"). Others are ignored with a warning.
-    """
+             base_url: Union[str, List[str], None] = None, **kwargs: Any) -> Dict[str, Any]:
+    """The POST /v1/environments body of a load_env call."""
     name = container_name or ""
     req: Dict[str, Any] = {"balancer": load_balance, "cleanup": bool(cleanup)}
     if mode == "url":
@@ -154,9 +132,56 @@ def load_env(image: Optional[str] = None, mode: str = "docker", replicas: int = 
         elif k in _EXTRA_SECONDS:
             req[_EXTRA_SECONDS[k]] = int(float(kwargs.pop(k)) * 1000)
     if kwargs:
-        warnings.warn("rfenv.load_env ignores options it does not know: %s" % ", ".join(sorted(kwargs)), stacklevel=2)
+        warnings.warn("rfenv.load_env ignores options it does not know: %s" % ", ".join(sorted(kwargs)), stacklevel=3)
+    return req
+
+
+def load_env(image: Optional[str] = None, mode: str = "docker", replicas: int = 1, hosts: Optional[List[str]] = None,
+             load_balance: str = "random", container_name: Optional[str] = None,
+             env_vars: Optional[Dict[str, str]] = None, env_type: Optional[str] = None, force_recreate: bool = False,
+             mem_limit: Union[int, str, None] = None, pull: bool = False, cleanup: bool = True,
+             base_url: Union[str, List[str], None] = None, **kwargs: Any) -> Environment:
+    """Start (or reuse) replicas of ``image`` and return the environment, ready to call.
+
+    Args:
+        image: the image tag, e.g. "affine:latest" (mode "docker").
+        mode: "docker" starts containers; "url" attaches servers already running at ``base_url``.
+        replicas: how many replicas run.
+        hosts: Docker hosts ("localhost", "ssh://user@host", "unix:///path") or one "k8s://ctx/ns";
+            replicas spread over them in order.
+        load_balance: "random", "round_robin" or "least_busy".
+        container_name: the environment's name (containers are NAME-0, NAME-1...). With the same name
+            a later load_env reuses running replicas that match; default: from the image plus a
+            random suffix.
+        env_vars: environment variables of the containers (secrets: never recorded or logged).
+        env_type: "function" or "http" (default: the image's).
+        force_recreate: replace running replicas even when they match.
+        mem_limit: memory limit per replica, e.g. "512m" or bytes.
+        pull: pull the image on each host first.
+        cleanup: take the environment down when this process exits (also when it is killed).
+        base_url: with mode "url", the server URL(s) to attach.
+        **kwargs: rfenv's further options: secrets, cpus, gpus, network, volumes, labels, no_transfer,
+            pull_policy, max_inflight, max_sessions, transport, ready_timeout / session_ttl /
+            overdue_restart (seconds), token (mode "url"). Others are ignored with a warning.
+    """
+    req = _up_request(image=image, mode=mode, replicas=replicas, hosts=hosts, load_balance=load_balance, container_name=container_name, env_vars=env_vars, env_type=env_type, force_recreate=force_recreate, mem_limit=mem_limit, pull=pull, cleanup=cleanup, base_url=base_url, **kwargs)
     srv = _server.get()
-    view = srv.sync.request("POST", "/v1/environments", dumps(req))
+    return _register(srv, srv.sync.request("POST", "/v1/environments", dumps(req)), cleanup)
+
+
+async def load_env_async(image: Optional[str] = None, mode: str = "docker", replicas: int = 1, hosts: Optional[List[str]] = None,
+             load_balance: str = "random", container_name: Optional[str] = None,
+             env_vars: Optional[Dict[str, str]] = None, env_type: Optional[str] = None, force_recreate: bool = False,
+             mem_limit: Union[int, str, None] = None, pull: bool = False, cleanup: bool = True,
+             base_url: Union[str, List[str], None] = None, **kwargs: Any) -> Environment:
+    """:func:`load_env` without blocking the event loop (start several environments at once with
+    ``asyncio.gather``)."""
+    req = _up_request(image=image, mode=mode, replicas=replicas, hosts=hosts, load_balance=load_balance, container_name=container_name, env_vars=env_vars, env_type=env_type, force_recreate=force_recreate, mem_limit=mem_limit, pull=pull, cleanup=cleanup, base_url=base_url, **kwargs)
+    srv = _server.get()
+    return _register(srv, await srv.aclient().request("POST", "/v1/environments", dumps(req)), cleanup)
+
+
+def _register(srv: "_server.Server", view: Dict[str, Any], cleanup: bool) -> Environment:
     env = Environment(view["name"], view, bool(cleanup), srv)
     with _registry_lock:
         _registry[env.name] = env

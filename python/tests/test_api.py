@@ -1,4 +1,5 @@
 """The rest of the Python API: errors, registry, list_methods, sync variant, sharing with the CLI."""
+import asyncio
 import json
 
 import pytest
@@ -93,3 +94,18 @@ def test_shares_state_with_the_cli(images):
         assert got is not None and got.get_stats()["healthy_instances"] == 1
     finally:
         rfenv_cli("down", name)
+
+
+async def test_load_env_async_starts_environments_at_once(images):
+    a, b = await asyncio.gather(rfenv.load_env_async(image=images["affine"], env_vars=KEY),
+                                rfenv.load_env_async(image=images["webshop"], replicas=2))
+    try:
+        assert await a.add(1, b=1) == 2
+        assert (await b.evaluate(ids=[1]))["ids"] == [1]
+        assert len(env_containers(b.name)) == 2
+        with pytest.warns(UserWarning, match="enable_logging"):
+            c = rfenv.load_env(image=images["affine"], env_vars=KEY, enable_logging=True)
+        await c.cleanup()
+    finally:
+        await a.cleanup()
+        await b.cleanup()
