@@ -118,3 +118,12 @@ async def test_call_level_timeout(images):
         assert await env.sleep(seconds=0.01, _timeout=90) == 0.01
     finally:
         await env.cleanup()
+
+
+async def test_image_pull_before_deployment(images):
+    # No registry is reachable here: pull=True falls back to the local copy, as rfenv up --pull does.
+    env = rf_env.load_env(image=images["affine"], pull=True, env_vars=KEY)
+    try:
+        assert (await env.evaluate(task_type="sat"))["total_score"] == 1.0
+    finally:
+        await env.cleanup()
