@@ -133,7 +133,13 @@ class _PartialAnswer(ConnectionError):
 
 
 async def _read_response(r: asyncio.StreamReader) -> Tuple[int, bool, bytes]:
-    head = await r.readuntil(b"\r\n\r\n")
+    try:
+        head = await r.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            # Closed before answering anything: the server dropped an idle connection.
+            raise ConnectionResetError("connection closed before the answer")
+        raise _PartialAnswer(str(e))
     try:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])

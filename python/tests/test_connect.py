@@ -77,3 +77,32 @@ def test_pip_install_offline(tmp_path):
                            capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert found.stdout.strip().endswith("site-packages/rfenv/bin/rfenv"), found.stderr
     assert os.access(found.stdout.strip(), os.X_OK)
+
+
+async def test_reconnects_after_the_server_restarts(tmp_path):
+    from rfenv._transport import AsyncClient, Target
+    d = tmp_path / "run"
+    d.mkdir(mode=0o700)
+    sock = str(d / "serve.sock")
+
+    def start():
+        p = subprocess.Popen([RFENV_BIN, "serve", "--socket", sock, "--json", "--watch-stdin"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ))
+        assert json.loads(p.stdout.readline())["address"] == sock
+        return p
+
+    def stop(p):
+        p.stdin.close()
+        assert p.wait(120) == 0
+        p.stdout.close()
+
+    c = AsyncClient(Target("unix://" + sock))
+    p = start()
+    assert await c.request("GET", "/v1/health") == {"status": "ok"}
+    stop(p)  # the idle keep-alive connection is now closed by the server
+    p = start()
+    try:
+        assert await c.request("GET", "/v1/health") == {"status": "ok"}
+    finally:
+        c.close()
+        stop(p)
