@@ -1,12 +1,13 @@
 """The rest of the Python API: errors, registry, list_methods, sync variant, sharing with the CLI."""
 import asyncio
 import json
+import os
 
 import pytest
 
 import rfenv
 from rfenv import sync as rfenv_sync
-from conftest import env_containers, rfenv_cli, unique
+from conftest import ROOT, env_containers, rfenv_cli, unique
 
 KEY = {"CHUTES_API_KEY": "test-key"}
 
@@ -109,3 +110,22 @@ async def test_load_env_async_starts_environments_at_once(images):
     finally:
         await a.cleanup()
         await b.cleanup()
+
+
+async def test_url_mode_attaches_a_running_server(images):
+    # A user's own http server (the repository's FastAPI fixture), started by rfenv, then attached
+    # by URL as the seed's mode="url" does: calls go to its routes, cleanup only forgets it.
+    tag = rfenv.build_image_from_env(os.path.join(ROOT, "testdata", "envs", "http"), "rfenv-pytest-http:latest", quiet=True)
+    server = rfenv.load_env(image=tag, env_type="http")
+    try:
+        inst = server.info["instances"][0]
+        url = "http://%s:%d" % (inst["address"], inst["port"])
+        name = unique("url")
+        attached = rfenv.load_env(mode="url", base_url=url, container_name=name, env_type="http")
+        assert attached.info["attached"] is True
+        assert await attached.add(a=2, b=3) == {"sum": 5}
+        await attached.cleanup()
+        assert rfenv.get_environment(name) is None
+        assert len(env_containers(server.name)) == 1  # forgetting it left the server alone
+    finally:
+        await server.cleanup()
