@@ -17,7 +17,7 @@ type Health struct {
 	Capacity int    `json:"capacity,omitempty"`
 	InFlight int    `json:"in_flight,omitempty"`
 	Queued   int    `json:"queued,omitempty"`
-	Error   *struct {
+	Error    *struct {
 		Type      string `json:"type"`
 		Message   string `json:"message"`
 		Traceback string `json:"traceback"`

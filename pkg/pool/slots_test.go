@@ -2,8 +2,8 @@ package pool
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"

@@ -255,3 +255,19 @@ func (e *Env) sessionCounts() map[int]int {
 	}
 	return counts
 }
+
+// Encode, CallEncoded and CallSession make an Env a batch.SessionCaller: a batch's lines with a
+// "session" run on that session's replica.
+
+// Encode builds a call's body once (see pool.Pool.Encode).
+func (e *Env) Encode(req pool.Request) ([]byte, error) { return e.pool.Encode(req) }
+
+// CallEncoded calls a method with a body from Encode on a replica the balancer picks.
+func (e *Env) CallEncoded(ctx context.Context, method string, body []byte) (json.RawMessage, error) {
+	return e.pool.CallEncoded(ctx, method, body)
+}
+
+// CallSession calls a method with a body from Encode on session key's replica.
+func (e *Env) CallSession(ctx context.Context, key, method string, body []byte) (json.RawMessage, error) {
+	return e.Session(key).CallEncoded(ctx, method, body)
+}
