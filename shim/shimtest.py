@@ -127,9 +127,19 @@ class Shim(object):
                                        timeout=kwargs.pop("_timeout", 10))
         return status, data
 
-    def health(self):
-        status, data, _ = self.request("GET", "/health")
+    def health(self, auth=False):
+        """GET /health; with auth=True, with the token (the details, not only the status)."""
+        status, data, _ = self.request("GET", "/health", headers=AUTH if auth else None)
         return status, data
+
+    def health_with(self, headers):
+        status, data, _ = self.request("GET", "/health", headers=headers)
+        return status, data
+
+    def failed(self, timeout=15):
+        """The authenticated /health body once the status is failed."""
+        return poll(lambda: (lambda r: r[1] if r[1]["status"] == "failed" else None)(
+            self.health(auth=True)), timeout, what="/health failed: " + self.log())
 
     def stats(self):
         status, data, _ = self.request("GET", "/stats", headers=AUTH)

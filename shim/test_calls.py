@@ -25,7 +25,17 @@ class ActorTest(unittest.TestCase):
             cls.shim.close()
 
     def test_health_ok(self):
-        self.assertEqual(self.shim.health(), (200, {"status": "ok", "overdue": 0}))
+        self.assertEqual(self.shim.health(), (200, {"status": "ok"}))
+        status, h = self.shim.health(auth=True)
+        self.assertEqual(status, 200)
+        self.assertEqual(set(h), {"status", "boot_id", "capacity", "in_flight", "queued", "overdue"})
+        self.assertRegex(h["boot_id"], "^[0-9a-f]{32}$")
+        self.assertEqual(h["boot_id"], self.shim.stats()["boot_id"])
+        # a mixed Actor: the async limit plus the sync pool
+        self.assertEqual(h["capacity"], 4096 + min(32, (os.cpu_count() or 1) + 4))
+        self.assertEqual((h["status"], h["queued"], h["overdue"]), ("ok", 0, 0))
+        status, h = self.shim.health_with({"Authorization": "Bearer wrong"})
+        self.assertEqual((status, h), (200, {"status": "ok"}))
 
     def test_methods(self):
         status, data, _ = self.shim.request("GET", "/methods", headers=AUTH)
@@ -202,8 +212,9 @@ class ActorTest(unittest.TestCase):
         after = s.stats()
         self.assertEqual(after["requests"] - before["requests"], 3)
         self.assertEqual(after["errors"] - before["errors"], 2)
-        self.assertEqual(set(after), {"requests", "in_flight", "errors", "overdue", "uptime_s",
-                                      "latency_ms"})
+        self.assertEqual(set(after), {"boot_id", "requests", "capacity", "in_flight", "queued",
+                                      "errors", "overdue", "uptime_s", "latency_ms", "restarts"})
+        self.assertEqual(after["restarts"], {"overdue": 0, "last": None})
         self.assertEqual(set(after["latency_ms"]), {"mean", "p50"})
         self.assertGreater(after["uptime_s"], 0)
         self.assertGreater(after["latency_ms"]["mean"], 0)

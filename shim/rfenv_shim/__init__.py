@@ -22,4 +22,4 @@ Modules, one concept each:
 
 # The wire-protocol version, defined here only: the Go side (shim/embed.go) reads it from this
 # file and labels images with it (rfenv.shim.version).
-SHIM_VERSION = "1"
+SHIM_VERSION = "2"

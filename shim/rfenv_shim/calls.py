@@ -4,18 +4,23 @@ Calls is a mixin of conn.Conn: the handlers use the connection's fields (c_* for
 in flight, r_* for the request being handled).
 """
 
+from . import config as C
 from . import state as S
 from .pool import JOB_ABANDONED, JOB_OVERDUE, Job
 from .results import encode_result
 from hmac import compare_digest as compare
 
-from .wire import (BODY_405_GET, BODY_405_POST, BODY_404_PATH, BODY_504, BODY_OK, BODY_STARTING,
-                   P200, P400, P401, P404, P405_GET, P405_POST, P500, P503, P504, decode,
+from .wire import (BODY_405_GET, BODY_405_POST, BODY_404_PATH, BODY_504,
+                   BODY_429_DRAINING, BODY_429_FULL, P200, P400, P401, P404, P405_GET, P503,
+                   P405_POST, P429, P500, P504, decode,
                    err_body, exc_body)
 
 
 class Calls(object):
     __slots__ = ()
+
+    def _authed(self):
+        return S.AUTH is None or (self.r_auth is not None and compare(self.r_auth, S.AUTH))
 
     def _dispatch(self, body):
         path = self.r_path
@@ -28,24 +33,20 @@ class Calls(object):
         elif path == b"/health":
             if method != b"GET":
                 self._send(P405_GET, BODY_405_GET)
-            elif S.STATE == S.READY:
-                if S.ST.overdue:
-                    self._send(P503, b'{"status":"busy","overdue":%d}' % S.ST.overdue)
-                else:
-                    self._send(P200, BODY_OK)
-            elif S.STATE == S.STARTING:
-                self._send(P503, BODY_STARTING)
             else:
-                self._send(P503, S.FAILED_BODY)
+                # without the token only the status: the details (a load error's traceback
+                # above all) can carry secrets
+                ok, body = S.health(self.r_auth is not None and self._authed())
+                self._send(P200 if ok else P503, body)
         elif path == b"/methods" or path == b"/stats":
             if method != b"GET":
                 self._send(P405_GET, BODY_405_GET)
-            elif S.AUTH is not None and (self.r_auth is None or not compare(self.r_auth, S.AUTH)):
+            elif not self._authed():
                 self._send(P401, S.AUTH_401)
             elif path == b"/stats":
                 self._send(P200, S.stats_body())
             elif S.STATE != S.READY:
-                self._send(P503, S.NOT_READY_BODY)
+                self._send(S.NOT_READY_PREFIX, S.NOT_READY_BODY)
             else:
                 self._send(P200, S.METHODS_BODY)
         else:
@@ -64,10 +65,10 @@ class Calls(object):
 
     def _call(self, body):
         t0 = S.perf()
-        if S.AUTH is not None and (self.r_auth is None or not compare(self.r_auth, S.AUTH)):
+        if not self._authed():
             return self._reply_call(t0, P401, S.AUTH_401)
         if S.STATE != S.READY:
-            return self._reply_call(t0, P503, S.NOT_READY_BODY)
+            return self._reply_call(t0, S.NOT_READY_PREFIX, S.NOT_READY_BODY)
         try:
             req = decode(body.decode("utf-8"))
         except Exception as e:  # ValueError, UnicodeDecodeError, RecursionError
@@ -111,53 +112,78 @@ class Calls(object):
             if delay <= 0:
                 return self._reply_call(t0, P504, BODY_504)
             delay = min(delay, 10 ** 10) / 1000.0  # (no float overflow on absurd values)
+        if S.DRAINING:
+            return self._reply_call(t0, P429, BODY_429_DRAINING)
+        if m.is_async:
+            start = S.ASYNC_RUNNING < S.ASYNC_CAP and not S.WAITQ
+        else:
+            start = S.POOL.pending < S.POOL.max
+        if not start and S.queued() >= C.MAX_QUEUE:
+            return self._reply_call(t0, P429, BODY_429_FULL)
         self.c_t0 = t0
         self.c_name = name
-        if m.is_async:
-            try:
-                task = S.create_task(m.fn(*args, **kwargs))
-            except BaseException as e:
-                return self._reply_call(t0, P500, exc_body(e))
-            if task.done():  # finished eagerly (Python 3.12+)
-                return self._task_reply(task)
-            S.ST.in_flight += 1
-            S.TASKS.add(task)
-            self.c_task = task
-            task.add_done_callback(self._task_done)
-        else:
+        self.busy = True
+        if delay is not None:
+            self.c_deadline = S.mono() + delay
+            self.c_timer = S.LOOP.call_later(delay, self._deadline)
+        if not m.is_async:
             S.ST.in_flight += 1
             job = Job(m.fn, args, kwargs, self)
             self.c_job = job
-            S.POOL.submit(job)
-        self.busy = True
-        if delay is not None:
-            self.c_timer = S.LOOP.call_later(delay, self._deadline)
+            S.POOL.submit(job)  # beyond the pool's threads it waits in the pool's queue
+        elif start:
+            r = self._start_async(m.fn, args, kwargs)
+            if r is not None:  # raised or finished at once: answered within this request
+                if self.c_timer is not None:
+                    self.c_timer.cancel()
+                    self.c_timer = None
+                self.busy = False
+                self._reply_call(t0, *r)
+        else:
+            self.c_wait = (m.fn, args, kwargs)
+            S.WAITQ.append(self)
 
-    def _task_reply(self, task):
+    def _start_async(self, fn, args, kwargs):
+        """Start an async call; (prefix, body) if it is already answered, else None."""
+        try:
+            task = S.create_task(fn(*args, **kwargs))
+        except BaseException as e:
+            return P500, exc_body(e)
+        if task.done():  # finished eagerly (Python 3.12+)
+            return self._task_result(task)
+        S.ST.in_flight += 1
+        S.ASYNC_RUNNING += 1
+        S.TASKS.add(task)
+        self.c_task = task
+        task.add_done_callback(self._task_done)
+
+    def _call_answered(self, prefix, body):
+        """Answer the call in flight (no task or job of it is left) and go on."""
+        if self.c_timer is not None:
+            self.c_timer.cancel()
+            self.c_timer = None
+        self._reply_call(self.c_t0, prefix, body)
+        self._next()
+
+    def _task_result(self, task):
         if task.cancelled():
-            self._reply_call(self.c_t0, P500, err_body(
-                "CancelledError", "the call was cancelled inside the environment"))
-            return
+            return P500, err_body("CancelledError", "the call was cancelled inside the environment")
         exc = task.exception()
         if exc is not None:
-            self._reply_call(self.c_t0, P500, exc_body(exc))
-        else:
-            prefix, body = encode_result(self.c_name, task.result())
-            self._reply_call(self.c_t0, prefix, body)
+            return P500, exc_body(exc)
+        return encode_result(self.c_name, task.result())
 
     def _task_done(self, task):
         S.ST.in_flight -= 1
+        S.ASYNC_RUNNING -= 1
         S.TASKS.discard(task)
         if task is not self.c_task:  # abandoned: deadline passed or client gone
             if not task.cancelled():
                 task.exception()  # mark retrieved
-            return
-        self.c_task = None
-        if self.c_timer is not None:
-            self.c_timer.cancel()
-            self.c_timer = None
-        self._task_reply(task)
-        self._next()
+        else:
+            self.c_task = None
+            self._call_answered(*self._task_result(task))
+        start_waiting()
 
     def _job_done(self, job):
         st = job.state
@@ -168,16 +194,12 @@ class Calls(object):
         if st == JOB_ABANDONED:
             return
         self.c_job = None
-        if self.c_timer is not None:
-            self.c_timer.cancel()
-            self.c_timer = None
         if job.ok:
             prefix, body = encode_result(self.c_name, job.value)
-            self._reply_call(self.c_t0, prefix, body)
         else:
-            self._reply_call(self.c_t0, P500, exc_body(job.value))
+            prefix, body = P500, exc_body(job.value)
         job.value = None
-        self._next()
+        self._call_answered(prefix, body)
 
     def _deadline(self):
         self.c_timer = None
@@ -188,13 +210,22 @@ class Calls(object):
             task.cancel()  # _task_done drops in_flight when it has unwound
         elif job is not None:
             self.c_job = None
-            job.state = JOB_OVERDUE
             S.ST.in_flight -= 1
-            S.ST.overdue += 1
+            if S.POOL.unqueue(job):  # still waiting for a thread: it never runs
+                job.state = JOB_ABANDONED
+            else:
+                job.state = JOB_OVERDUE
+                S.ST.overdue += 1
+                self._overdue(job)
+        elif self.c_wait is not None:
+            self.c_wait = None
+            S.WAITQ.remove(self)
         else:
             return
-        self._reply_call(self.c_t0, P504, BODY_504)
-        self._next()
+        self._call_answered(P504, BODY_504)
+
+    def _overdue(self, job):
+        """A sync call's thread runs past its deadline (step 6 hooks the overdue restart here)."""
 
     def _next(self):
         """The call is answered: go on with the connection's next request."""
@@ -212,14 +243,31 @@ class Calls(object):
             self.c_timer = None
         task = self.c_task
         job = self.c_job
-        if task is None and job is None:
+        wait = self.c_wait
+        if task is None and job is None and wait is None:
             return
         self.c_task = None
         self.c_job = None
+        self.c_wait = None
         S.ST.requests += 1
         S.ST.errors += 1
         if task is not None:
             task.cancel()
-        else:
+        elif job is not None:
             job.state = JOB_ABANDONED
+            if S.POOL.unqueue(job):
+                S.ST.in_flight -= 1
+        else:
+            S.WAITQ.remove(self)
 
+
+def start_waiting():
+    """Start the async calls waiting for a slot, first come first served, while slots are free."""
+    q = S.WAITQ
+    while q and S.ASYNC_RUNNING < S.ASYNC_CAP and not S.DRAINING:
+        c = q.popleft()
+        fn, args, kwargs = c.c_wait
+        c.c_wait = None
+        r = c._start_async(fn, args, kwargs)
+        if r is not None:
+            c._call_answered(*r)

@@ -20,7 +20,7 @@ class Conn(Calls, asyncio.Protocol):
         # the request being handled
         "r_method", "r_path", "r_auth", "r_timeout", "suffix", "keep",
         # the call in flight
-        "c_t0", "c_name", "c_task", "c_job", "c_timer",
+        "c_t0", "c_name", "c_task", "c_job", "c_timer", "c_wait", "c_deadline",
     )
 
     def __init__(self):
@@ -43,6 +43,8 @@ class Conn(Calls, asyncio.Protocol):
         self.c_task = None
         self.c_job = None
         self.c_timer = None
+        self.c_wait = None
+        self.c_deadline = None
 
     # -- asyncio callbacks -------------------------------------------------
 

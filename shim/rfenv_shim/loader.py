@@ -10,7 +10,7 @@ import sys
 from . import config as C
 from . import state as S
 from .methods import Method, collect, describe
-from .wire import exc_info, jbytes
+from .wire import exc_info, is_shim_frame, jbytes
 
 
 def load_secrets():
@@ -83,12 +83,14 @@ def init_env(loop, secrets_err):
     except BaseException as e:
         t, m, tb = exc_info(e)
         C.log("loading env.py failed:\n%s" % tb.rstrip())
-        loop.call_soon_threadsafe(set_failed, t, m, tb)
+        loop.call_soon_threadsafe(set_failed, t, m, tb, *_where(e))
         return
     loop.call_soon_threadsafe(set_ready, methods, body)
 
 
 def set_ready(methods, body):
+    S.HAS_ASYNC = any(m.is_async for m in methods.values())
+    S.HAS_SYNC = any(not m.is_async for m in methods.values())
     S.METHODS = methods
     S.METHODS_BODY = body
     S.AVAILABLE = ", ".join(sorted(methods)) or "(none)"
@@ -96,9 +98,23 @@ def set_ready(methods, body):
     C.log("ready: %d method(s): %s" % (len(methods), S.AVAILABLE))
 
 
-def set_failed(t, m, tb):
-    err = {"type": t, "message": m, "traceback": tb}
-    S.FAILED_BODY = jbytes({"status": "failed", "error": err})
+def _where(e):
+    """(file, line) where a load error happened: a SyntaxError's own, else the innermost frame
+    that is not the shim's; (None, None) if there is none (e.g. no env.py)."""
+    if isinstance(e, SyntaxError) and e.filename:
+        return e.filename, e.lineno
+    where = (None, None)
+    tb = e.__traceback__
+    while tb is not None:
+        f = tb.tb_frame.f_code.co_filename
+        if not is_shim_frame(f):
+            where = (f, tb.tb_lineno)
+        tb = tb.tb_next
+    return where
+
+
+def set_failed(t, m, tb, file=None, line=None):
+    S.FAILED_ERROR = {"type": t, "message": m, "traceback": tb, "file": file, "line": line}
     S.NOT_READY_BODY = jbytes({"error": {"type": "EnvFailed",
                                         "message": "env.py failed to load: %s: %s" % (t, m),
                                         "traceback": tb}})

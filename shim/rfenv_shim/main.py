@@ -70,13 +70,14 @@ def main():
     asyncio.set_event_loop(loop)
     S.LOOP = loop
     S.create_task = _make_task_factory(loop)
-    S.POOL = Pool(loop, C.THREADS)
+    S.POOL = Pool(loop, C.SYNC_WORKERS)
+    S.ASYNC_CAP = C.MAX_CONCURRENCY
 
     server = loop.run_until_complete(loop.create_server(
-        Conn, host, port, reuse_address=True, backlog=1024))
+        Conn, host, port, reuse_address=True, backlog=C.BACKLOG))
     bound = server.sockets[0].getsockname()
-    C.log("v%s listening on %s:%d (python %s, pid %d)"
-          % (SHIM_VERSION, bound[0], bound[1], sys.version.split()[0], os.getpid()))
+    C.log("v%s listening on %s:%d (python %s, pid %d, boot %s)"
+          % (SHIM_VERSION, bound[0], bound[1], sys.version.split()[0], os.getpid(), S.BOOT_ID))
 
     stopping = []
 

@@ -61,6 +61,19 @@ class Pool(object):
             self.flush_scheduled = True
             self.loop.call_soon(self._flush)
 
+    def unqueue(self, job):
+        """Take a job that no thread has started out of the queue; whether it was there."""
+        try:
+            self.batch.remove(job)  # batch: loop thread only
+        except ValueError:
+            with self.lock:
+                try:
+                    self.jobs.remove(job)
+                except ValueError:
+                    return False  # a thread runs it (or ran it)
+        self.pending -= 1
+        return True
+
     def _flush(self):
         self.flush_scheduled = False
         batch = self.batch

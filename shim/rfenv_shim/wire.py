@@ -61,14 +61,14 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 _LAUNCHER = os.path.join(os.path.dirname(_PKG_DIR), "shim.py")
 
 
-def _is_shim_frame(filename):
+def is_shim_frame(filename):
     return os.path.dirname(filename) == _PKG_DIR or filename == _LAUNCHER
 
 
 def exc_info(e):
     """(type, message, traceback) of an exception, without the shim's own frames."""
     tb = e.__traceback__
-    while tb is not None and _is_shim_frame(tb.tb_frame.f_code.co_filename):
+    while tb is not None and is_shim_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     try:
         text = "".join(traceback.format_exception(type(e), e, tb))
@@ -92,7 +92,8 @@ BODY_401_NOTOKEN = err_body(
 BODY_404_PATH = err_body("NotFound", "unknown path; the shim serves /health, /methods, /call, /stats")
 BODY_405_GET = err_body("MethodNotAllowed", "use GET")
 BODY_405_POST = err_body("MethodNotAllowed", "use POST")
-BODY_STARTING = b'{"status":"starting"}'
-BODY_OK = b'{"status":"ok","overdue":0}'
+BODY_429_FULL = err_body("Busy", "the shim cannot start the call now: every slot is taken and its "
+                         "queue (RFENV_MAX_QUEUE) is full; the method did not run")
+BODY_429_DRAINING = err_body("Busy", "the shim is draining before a restart; the method did not run")
 BODY_504 = err_body("DeadlineExceeded", "the call's deadline (X-Rfenv-Timeout-Ms) passed")
 BODY_NOT_READY = err_body("NotReady", "the environment is still starting")
