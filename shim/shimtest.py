@@ -39,8 +39,12 @@ def poll(fn, timeout=10.0, interval=0.01, what="condition"):
 class Shim(object):
     """The server in a subprocess, serving env_src as env.py."""
 
-    def __init__(self, env_src, env=None, token=TOKEN, secrets=None, write_env=True):
+    def __init__(self, env_src, env=None, token=TOKEN, secrets=None, write_env=True, files=None,
+                 restarts_file=None):
         self.dir = tempfile.mkdtemp(prefix="rfenv-shim-test-")
+        for name, src in (files or {}).items():  # other files of the code directory
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(textwrap.dedent(src))
         if write_env:
             with open(os.path.join(self.dir, "env.py"), "w") as f:
                 f.write(textwrap.dedent(env_src))

@@ -5,6 +5,7 @@ in flight, r_* for the request being handled).
 """
 
 from . import config as C
+from . import loader
 from . import state as S
 from .pool import JOB_ABANDONED, JOB_OVERDUE, Job
 from .results import encode_result
@@ -38,6 +39,14 @@ class Calls(object):
                 # above all) can carry secrets
                 ok, body = S.health(self.r_auth is not None and self._authed())
                 self._send(P200 if ok else P503, body)
+        elif path == b"/reload":
+            if method != b"POST":
+                self._send(P405_POST, BODY_405_POST)
+            elif not self._authed():
+                self._send(P401, S.AUTH_401)
+            else:
+                self.busy = True  # requests pipelined behind it wait for its answer
+                loader.request_reload(self)
         elif path == b"/methods" or path == b"/stats":
             if method != b"GET":
                 self._send(P405_GET, BODY_405_GET)
@@ -226,6 +235,11 @@ class Calls(object):
 
     def _overdue(self, job):
         """A sync call's thread runs past its deadline (step 6 hooks the overdue restart here)."""
+
+    def _reloaded(self, prefix, body):
+        """The reload this connection asked for is done."""
+        self._send(prefix, body)
+        self._next()
 
     def _next(self):
         """The call is answered: go on with the connection's next request."""

@@ -90,9 +90,7 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
 
-    init = threading.Thread(target=loader.init_env, args=(loop, secrets_err), name="rfenv-init",
-                            daemon=True)
-    init.start()
+    init = loader.start(loop, secrets_err)
     interval = max(0.05, min(1.0, C.REQUEST_TIMEOUT / 4))
     loop.call_later(interval, _sweep, interval)
     try:
@@ -103,7 +101,7 @@ def main():
             if c.transport is not None:
                 c.transport.abort()
     C.log("%s: exiting" % (stopping[0] if stopping else "stopped"))
-    busy = S.ST.in_flight or S.ST.overdue or S.POOL.pending or init.is_alive()
+    busy = S.ST.in_flight or S.ST.overdue or S.POOL.pending or S.LOADING or init.is_alive()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

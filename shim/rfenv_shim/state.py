@@ -56,6 +56,8 @@ HAS_ASYNC = HAS_SYNC = False  # what env.py's methods are (capacity)
 ASYNC_CAP = 4096  # async calls run at once (config.MAX_CONCURRENCY)
 ASYNC_RUNNING = 0
 WAITQ = collections.deque()  # connections whose async call waits for a slot
+LOADING = False  # env.py is being (re)loaded
+RELOAD_WAITERS = []  # connections whose POST /reload waits for the next load
 RESTARTS = {"overdue": 0, "last": None}  # from the restarts file (restart.py)
 
 

@@ -89,7 +89,7 @@ def exc_body(e):
 BODY_401 = err_body("Unauthorized", "missing or wrong bearer token")
 BODY_401_NOTOKEN = err_body(
     "Unauthorized", "RFENV_TOKEN is not set in the container; every call is refused")
-BODY_404_PATH = err_body("NotFound", "unknown path; the shim serves /health, /methods, /call, /stats")
+BODY_404_PATH = err_body("NotFound", "unknown path; the shim serves /health, /methods, /call, /stats, /reload")
 BODY_405_GET = err_body("MethodNotAllowed", "use GET")
 BODY_405_POST = err_body("MethodNotAllowed", "use POST")
 BODY_429_FULL = err_body("Busy", "the shim cannot start the call now: every slot is taken and its "
