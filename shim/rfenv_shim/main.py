@@ -93,7 +93,7 @@ def main():
         loop.add_signal_handler(sig, stop, sig.name)
 
     init = loader.start(loop, secrets_err)
-    interval = max(0.05, min(1.0, C.REQUEST_TIMEOUT / 4))
+    interval = max(0.05, min(1.0, C.REQUEST_TIMEOUT / 4, C.IDLE_TIMEOUT / 4))
     loop.call_later(interval, _sweep, interval)
     try:
         loop.run_forever()
