@@ -15,17 +15,6 @@ import (
 	"github.com/rfenv/rfenv/pkg/testutil/e2e"
 )
 
-// secretsEnvName is a per-run environment name, so that a killed run's leftovers or a second run on
-// the same daemon never collide.
-func secretsEnvName(t *testing.T, prefix string) string {
-	t.Helper()
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + "-" + hex.EncodeToString(b)
-}
-
 // TestE2ESecretsSurviveRestart: a --secret reaches the method, and still does after Docker restarts
 // the container (issue 11 defect 2: the shim deleted the secrets file after reading it), and the
 // value is nowhere in docker inspect.
@@ -44,7 +33,7 @@ func TestE2ESecretsSurviveRestart(t *testing.T) {
 	secret := "s3cret-" + hex.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(secret))
 	want := hex.EncodeToString(sum[:])
-	name := secretsEnvName(t, "secrets")
+	name := e2e.Name("secrets")
 	env, err := c.Up(ctx, tag, rfenv.WithName(name), func(u *rfenv.UpOptions) {
 		u.Secrets = map[string]string{"RESTART_SECRET": secret}
 	})
