@@ -110,6 +110,13 @@ func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
 		return s
 	}
 	s.Healthy = h.Ready()
+	if s.Healthy && !r.healthy.Load() && !r.rejected.Load() {
+		// Fresh evidence: a replica out of rotation answers ok now (its probe may be backing off).
+		r.healthy.Store(true)
+		r.busy.Store(false)
+		p.redispatch()
+		p.health.notify()
+	}
 	if h.Error != nil {
 		s.Error = h.Error.Type + ": " + h.Error.Message
 	}
