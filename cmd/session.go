@@ -45,6 +45,11 @@ func newSessionOpenCmd(f *Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "open NAME [KEY]",
 		Short: "Open a session on the least-loaded replica and print its key",
+		Long: `Open a session of environment NAME on the healthy replica with the fewest live sessions and
+print its key on stdout. With KEY, open that key (a key that is already open stays where it is).
+Fails at once (exit 4) when every replica holds --max-sessions sessions.`,
+		Example: `  key=$(rfenv session open game)
+  rfenv session open game episode-17 --json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 || len(args) == 2 {
 				return nil
@@ -98,6 +103,9 @@ func newSessionCloseCmd(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "close NAME KEY",
 		Short: "Close a session (its replica keeps running)",
+		Long: `Forget session KEY of environment NAME. Its replica keeps running; the episode state it holds
+is the environment's to free. Closing a key that is not open is not an error.`,
+		Example: `  rfenv session close game "$key"`,
 		Args:  exactArgs(2, "an environment name and a session key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Key = args[0], args[1]
@@ -120,6 +128,10 @@ func newSessionLsCmd(f *Factory) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "ls NAME",
 		Short: "List the open sessions of an environment",
+		Long: `List the open sessions of environment NAME: key, replica, age, idle time and calls made.
+Sessions idle past the environment's --session-ttl are removed as they are listed.`,
+		Example: `  rfenv session ls game
+  rfenv session ls game --json | jq -r '.[].key'`,
 		Args:  exactArgs(1, "an environment name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]

@@ -130,10 +130,11 @@ func TestE2EOverdueRestart(t *testing.T) {
 		t.Errorf("boot id after the restart: %q (before %q): %v", after, before, err)
 	}
 	var r string
-	if err := env.CallInto(ctx, "replica", nil, &r); err != nil {
-		t.Errorf("a call after the restart: %v", err)
-	}
 	logs := docker(t, "logs", env.Record().Instances[0].ContainerID)
+	if err := env.CallInto(ctx, "replica", nil, &r); err != nil {
+		t.Errorf("a call after the restart: %v\nrestarts: %s\nlog:\n%s", err,
+			docker(t, "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", env.Record().Instances[0].ContainerID), logs)
+	}
 	if !strings.Contains(logs, "restarting") || !strings.Contains(logs, "block_sync") {
 		t.Errorf("the replica's log does not show the restart:\n%s", logs)
 	}
