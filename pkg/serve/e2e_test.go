@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,28 @@ func TestE2EServe(t *testing.T) {
 	}
 	if st, lg := call("GET", path+"/logs?tail=5", ""); st != 200 || lg["text"] == nil {
 		t.Errorf("logs: %d %v", st, lg)
+	}
+
+	// A session pins its calls to the replica it was placed on.
+	st, sess := call("POST", path+"/sessions", "")
+	if st != 200 || sess["key"] == "" {
+		t.Fatalf("open session: %d %v", st, sess)
+	}
+	key, replica := sess["key"].(string), strconv.Itoa(int(sess["replica"].(float64)))
+	for i := 0; i < 6; i++ {
+		st, r := call("POST", path+"/calls", `{"method":"replica","session":"`+key+`"}`)
+		if st != 200 || r["result"] != replica {
+			t.Fatalf("session call %d: %d %v, want replica %s", i, st, r, replica)
+		}
+	}
+	if st, ls := call("GET", path+"/sessions", ""); st != 200 || !strings.Contains(toJSON(ls), key) {
+		t.Errorf("list sessions: %d %v", st, ls)
+	}
+	if st, r := call("DELETE", path+"/sessions/"+key, ""); st != 200 || r["closed"] != true {
+		t.Errorf("close session: %d %v", st, r)
+	}
+	if st, ls := call("GET", path+"/sessions", ""); st != 200 || strings.Contains(toJSON(ls), key) {
+		t.Errorf("closed session still listed: %d %v", st, ls)
 	}
 
 	// A call in flight when the server is told to stop finishes with its answer.

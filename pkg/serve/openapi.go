@@ -47,6 +47,14 @@ func operations() []operation {
 			Methods []pool.Method `json:"methods"`
 		}{}},
 		{method: "GET", path: "/v1/environments/{name}/stats", summary: "Each replica's health and counters (rfenv stats)", response: pool.Stats{}},
+		{method: "POST", path: "/v1/environments/{name}/sessions", summary: "Open a session: later calls naming its key run on its replica", response: SessionView{}},
+		{method: "GET", path: "/v1/environments/{name}/sessions", summary: "The environment's open sessions", response: struct {
+			Sessions []SessionView `json:"sessions"`
+		}{}},
+		{method: "DELETE", path: "/v1/environments/{name}/sessions/{key}", summary: "Close a session", response: struct {
+			Key    string `json:"key"`
+			Closed bool   `json:"closed"`
+		}{}},
 		{method: "GET", path: "/v1/environments/{name}/logs", summary: "The containers' output (rfenv logs)", query: []string{"replica", "tail", "follow", "timestamps"}, text: true},
 	}
 }
@@ -63,8 +71,10 @@ func OpenAPI() []byte {
 		for _, op := range operations() {
 			o := map[string]any{"summary": op.summary, "responses": responses(op)}
 			var params []any
-			if strings.Contains(op.path, "{name}") {
-				params = append(params, map[string]any{"name": "name", "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			for _, p := range []string{"name", "key"} {
+				if strings.Contains(op.path, "{"+p+"}") {
+					params = append(params, map[string]any{"name": p, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+				}
 			}
 			for _, q := range op.query {
 				params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})

@@ -91,6 +91,9 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/environments/{name}/methods", s.handleMethods},
 		{"GET", "/v1/environments/{name}/stats", s.handleStats},
 		{"GET", "/v1/environments/{name}/logs", s.handleLogs},
+		{"POST", "/v1/environments/{name}/sessions", s.handleOpenSession},
+		{"GET", "/v1/environments/{name}/sessions", s.handleListSessions},
+		{"DELETE", "/v1/environments/{name}/sessions/{key}", s.handleCloseSession},
 	}
 }
 
