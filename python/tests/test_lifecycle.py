@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import PYROOT, env_containers, rfenv_cli, unique, wait_for
+from conftest import PYROOT, RFENV_BIN, env_containers, rfenv_cli, unique, wait_for
 
 CHILD = textwrap.dedent("""
     import json, sys, time
@@ -51,3 +51,35 @@ def test_sigkill_leaves_no_server_and_no_cleanup_containers(images):
             p.kill()
         rfenv_cli("down", kept)
     assert env_containers(kept) == []
+
+
+LOADER = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, %r)
+    import rfenv
+    from rfenv import _server
+    rfenv.load_env(image=sys.argv[1], container_name=sys.argv[2], env_vars={"CHUTES_API_KEY": "k"})
+    os._exit(0)  # no exit handlers: the environment stays for the server to take down
+""")
+
+
+def test_sigterm_of_a_shared_server_takes_down_its_cleanup_environments(images, tmp_path):
+    d = tmp_path / "run"
+    d.mkdir(mode=0o700)
+    sock = str(d / "serve.sock")
+    serve = subprocess.Popen([RFENV_BIN, "serve", "--socket", sock, "--json"], stdout=subprocess.PIPE, env=dict(os.environ))
+    try:
+        assert json.loads(serve.stdout.readline())["address"] == sock
+        name = unique("term")
+        out = subprocess.run([sys.executable, "-c", LOADER % PYROOT, images["affine"], name],
+                             env=dict(os.environ, RFENV_SERVE="unix://" + sock), capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert len(env_containers(name)) == 1
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(300) == 0
+        assert env_containers(name) == []
+        assert not os.path.exists(sock)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        serve.stdout.close()
