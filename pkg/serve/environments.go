@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -215,4 +214,3 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-var _ = errs.Usage

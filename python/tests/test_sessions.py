@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 import rfenv
-from conftest import env_containers, unique, wait_for
+from conftest import unique, wait_for
 
 KEY = {"CHUTES_API_KEY": "test-key"}
 
