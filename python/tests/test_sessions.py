@@ -54,3 +54,11 @@ async def test_session_lost_when_its_replica_restarts(env3):
     with pytest.raises(rfenv.SessionLostError):
         await s.step(action=0, episode_id=eid)
     await s.close()
+
+
+def test_sync_session(images):
+    from rfenv import sync
+    with sync.load_env(image=images["affine"], replicas=2, env_vars=KEY) as env:
+        with env.session() as s:
+            eid = s.reset(seed=2)["episode_id"]
+            assert [s.step(action=1, episode_id=eid)["steps"] for _ in range(5)] == [1, 2, 3, 4, 5]
