@@ -1,7 +1,7 @@
 """An environment as Python sees it: ``await env.method(...)``, stats, sessions, cleanup."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from . import _server
@@ -24,7 +24,7 @@ def _timeout_ms(timeout: Optional[float]) -> int:
     return max(1, int(timeout * 1000))
 
 
-def _call_body(method: str, args: tuple, kwargs: Dict[str, Any], timeout: Optional[float], session: str) -> bytes:
+def _call_body(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any], timeout: Optional[float], session: str) -> bytes:
     req: Dict[str, Any] = {"method": method}
     if args:
         req["args"] = list(args)
