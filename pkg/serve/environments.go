@@ -213,4 +213,3 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
-
