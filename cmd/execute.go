@@ -48,6 +48,10 @@ func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
+	var vf *validateFailed
+	if errors.As(err, &vf) {
+		return ExitValidateFailed
+	}
 	switch errs.KindOf(err) {
 	case errs.Interrupted:
 		return ExitInterrupted
