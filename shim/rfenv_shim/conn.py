@@ -1,0 +1,325 @@
+"""The per-connection protocol: buffering, request framing, timeouts, writing responses.
+
+One asyncio.Protocol per connection parses HTTP/1.1 itself (see framing); the routing and
+/call handling it inherits from calls.Calls.
+"""
+
+import asyncio
+import socket
+
+from . import config as C
+from . import state as S
+from .calls import Calls
+from .wire import (SUFFIX_CLOSE, SUFFIX_KEEP, SUFFIX_KEEP10, err_body, exc_info, prefix)
+
+
+class Conn(Calls, asyncio.Protocol):
+    __slots__ = (
+        "transport", "buf", "closing", "busy", "wpaused", "rpaused",
+        "body_parts", "body_have", "body_need", "t_head", "t_data", "linger",
+        # the request being handled
+        "r_method", "r_path", "r_auth", "r_timeout", "suffix", "keep",
+        # the call in flight
+        "c_t0", "c_name", "c_task", "c_job", "c_timer", "c_wait", "c_deadline",
+    )
+
+    def __init__(self):
+        self.transport = None
+        self.buf = b""
+        self.closing = False
+        self.busy = False
+        self.wpaused = False
+        self.rpaused = False
+        self.body_parts = None
+        self.body_have = 0
+        self.body_need = 0
+        self.t_head = None
+        self.t_data = S.NOW
+        self.linger = None
+        self.r_auth = None
+        self.r_timeout = None
+        self.suffix = SUFFIX_KEEP
+        self.keep = True
+        self.c_task = None
+        self.c_job = None
+        self.c_timer = None
+        self.c_wait = None
+        self.c_deadline = None
+
+    # -- asyncio callbacks -------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            except (OSError, AttributeError):
+                pass
+        S.CONNS.add(self)
+
+    def connection_lost(self, exc):
+        self.closing = True
+        S.CONNS.discard(self)
+        if self.linger is not None:
+            self.linger.cancel()
+            self.linger = None
+        self._abandon_call()
+        self.transport = None
+        self.buf = b""
+        self.body_parts = None
+
+    def eof_received(self):
+        # The client closed its side.  Like nginx, treat it as the client going away:
+        # a call in flight is cancelled (this is how Ctrl-C on the client cancels work).
+        self.closing = True
+        self._abandon_call()
+        return False  # close the transport (after flushing what was written)
+
+    def pause_writing(self):
+        self.wpaused = True
+
+    def resume_writing(self):
+        self.wpaused = False
+        if not self.busy and not self.closing and self.buf:
+            self._process()
+
+    def data_received(self, data):
+        if self.closing:
+            return
+        try:
+            self._received(data)
+        except Exception as e:
+            self._internal_error(e)
+
+    def _received(self, data):
+        if self.body_need:
+            self.t_data = S.NOW
+            self.body_parts.append(data)
+            self.body_have += len(data)
+            if self.body_have < self.body_need:
+                return
+            whole = b"".join(self.body_parts)
+            need = self.body_need
+            self.body_parts = None
+            self.body_need = 0
+            if len(whole) == need:
+                body = whole
+            else:
+                body = whole[:need]
+                self.buf = whole[need:]
+            self._dispatch(body)
+            if not self.busy and self.buf:
+                self._process()
+            return
+        if self.buf:
+            self.buf += data
+        else:
+            self.buf = data
+        if self.busy or self.wpaused:
+            if len(self.buf) > C.PAUSE_READ_AT and not self.rpaused:
+                self.rpaused = True
+                self.transport.pause_reading()
+            return
+        self._process()
+
+    # -- request parsing ---------------------------------------------------
+
+    def _process(self):
+        """Handle the complete requests in self.buf, in order, until a call is pending."""
+        try:
+            self._process_loop()
+        except Exception as e:  # a bug in the shim: answer 500 and close, keep serving
+            self._internal_error(e)
+
+    def _internal_error(self, e):
+        C.log("internal error: %s" % exc_info(e)[2].rstrip())
+        self._fail(500, "internal error in the rfenv shim: %s: %s" % (type(e).__name__, e))
+
+    def _process_loop(self):
+        while not self.busy and not self.closing and not self.wpaused:
+            buf = self.buf
+            if not buf:
+                break
+            if buf[0] in (13, 10):  # CRLF after a previous body
+                buf = self.buf = buf.lstrip(b"\r\n")
+                if not buf:
+                    break
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self._partial_head(buf)
+                break
+            if end > C.MAX_HEAD_BYTES:
+                self._fail(431, "request headers exceed %d bytes" % C.MAX_HEAD_BYTES)
+                break
+            self.t_head = None
+            rl = buf.find(b"\r\n", 0, end)
+            if rl < 0:
+                rl = end
+            parts = buf[:rl].split(b" ")
+            if len(parts) != 3:
+                self._fail(400, "malformed request line")
+                break
+            method, target, version = parts
+            if version == b"HTTP/1.1":
+                keep = True
+            elif version == b"HTTP/1.0":
+                keep = False
+            else:
+                self._fail(400, "unsupported HTTP version")
+                break
+            if not (method.isalpha() and method.isupper()) or target[:1] != b"/":
+                self._fail(400, "malformed request line")
+                break
+            clen = 0
+            auth = None
+            timeout = None
+            expect = False
+            if rl < end:
+                # Header block "\r\nName: value\r\nName: value" lowercased once; the few
+                # headers the shim uses are found with bytes.find (C speed) instead of a
+                # Python loop over every line.  Other headers are not validated.
+                hdrs = buf[rl:end]
+                if hdrs.count(b"\n") > C.MAX_HEADERS:
+                    self._fail(431, "more than %d headers" % C.MAX_HEADERS)
+                    break
+                low = hdrs.lower()
+                i = low.find(b"\r\ncontent-length:")
+                if i >= 0:
+                    j = low.find(b"\r", i + 17)
+                    v = hdrs[i + 17:j if j >= 0 else None].strip()
+                    if not v.isdigit() or low.find(b"\r\ncontent-length:", i + 17) >= 0:
+                        self._fail(400, "invalid or repeated Content-Length")
+                        break
+                    clen = int(v) if len(v) < 16 else C.MAX_BODY + 1
+                i = low.find(b"\r\nauthorization:")
+                if i >= 0:
+                    j = low.find(b"\r", i + 16)
+                    auth = hdrs[i + 16:j if j >= 0 else None].strip()
+                i = low.find(b"\r\nx-rfenv-timeout-ms:")
+                if i >= 0:
+                    j = low.find(b"\r", i + 21)
+                    timeout = hdrs[i + 21:j if j >= 0 else None].strip()
+                i = low.find(b"\r\nconnection:")
+                if i >= 0:
+                    j = low.find(b"\r", i + 13)
+                    toks = [t.strip() for t in low[i + 13:j if j >= 0 else None].split(b",")]
+                    if b"close" in toks:
+                        keep = False
+                    elif b"keep-alive" in toks:
+                        keep = True
+                if b"\r\ntransfer-encoding:" in low:
+                    self._fail(411, "Transfer-Encoding is not supported; send Content-Length")
+                    break
+                if clen and b"\r\nexpect:" in low:
+                    i = low.find(b"\r\nexpect:")
+                    j = low.find(b"\r", i + 9)
+                    expect = low[i + 9:j if j >= 0 else None].strip() == b"100-continue"
+            self.keep = keep
+            self.suffix = SUFFIX_KEEP if keep and version == b"HTTP/1.1" else (
+                SUFFIX_KEEP10 if keep else SUFFIX_CLOSE)
+            q = target.find(b"?")
+            self.r_path = target if q < 0 else target[:q]
+            self.r_method = method
+            self.r_auth = auth
+            self.r_timeout = timeout
+            start = end + 4
+            if clen:
+                if clen > C.MAX_BODY:
+                    self._fail(413, "request body of %d bytes exceeds the limit of %d bytes"
+                               % (clen, C.MAX_BODY))
+                    break
+                stop = start + clen
+                if len(buf) >= stop:
+                    body = buf[start:stop]
+                    self.buf = buf[stop:]
+                else:
+                    # wait for the rest of the body, collecting chunks in a list
+                    self.body_parts = [buf[start:]]
+                    self.body_have = len(buf) - start
+                    self.body_need = clen
+                    self.buf = b""
+                    self.t_data = S.NOW
+                    if expect:
+                        self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    break
+            else:
+                body = b""
+                self.buf = buf[start:]
+            self._dispatch(body)
+        if self.rpaused and not self.busy and not self.closing:
+            self.rpaused = False
+            self.transport.resume_reading()
+
+    def _partial_head(self, buf):
+        if len(buf) > C.MAX_HEAD_BYTES:
+            self._fail(431, "request headers exceed %d bytes" % C.MAX_HEAD_BYTES)
+            return
+        # reject garbage early instead of waiting for a blank line that never comes
+        sp = buf.find(b" ", 0, 24)
+        tok = buf[:sp] if sp >= 0 else buf[:24]
+        if (tok and not (tok.isalpha() and tok.isupper())) or (sp < 0 and len(buf) >= 24):
+            self._fail(400, "malformed request line")
+            return
+        nl = buf.find(b"\n")
+        if nl >= 0:
+            parts = buf[:nl].rstrip(b"\r").split(b" ")
+            if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+                self._fail(400, "malformed request line")
+                return
+        elif len(buf) > 8192:
+            self._fail(400, "request line too long")
+            return
+        if self.t_head is None:
+            self.t_head = S.NOW
+
+    def _fail(self, code, message):
+        """Answer a protocol error and close (draining what the client still sends)."""
+        body = err_body({400: "BadRequest", 408: "RequestTimeout", 411: "LengthRequired",
+                          413: "PayloadTooLarge", 431: "HeadersTooLarge"}.get(code, "InternalError"),
+                         message)
+        self.closing = True
+        self.buf = b""
+        self.body_parts = None
+        self.body_need = 0
+        t = self.transport
+        if t is None:
+            return
+        t.write(b"".join((prefix(code), str(len(body)).encode(), SUFFIX_CLOSE, body)))
+        # lingering close: half-close now, drop incoming bytes, close at EOF or after C.LINGER,
+        # so the client reads the answer instead of a reset.
+        try:
+            if t.can_write_eof():
+                t.write_eof()
+                if self.rpaused:
+                    self.rpaused = False
+                    t.resume_reading()
+                self.linger = S.LOOP.call_later(C.LINGER, t.close)
+                return
+        except Exception:
+            pass
+        t.close()
+
+    def _timeout_check(self, now):
+        if self.closing or self.busy:
+            return
+        if self.body_need:
+            if now - self.t_data > C.REQUEST_TIMEOUT:
+                self._fail(408, "request body stalled for %gs" % C.REQUEST_TIMEOUT)
+        elif self.buf and self.t_head is not None and now - self.t_head > C.REQUEST_TIMEOUT:
+            self._fail(408, "request headers not complete after %gs" % C.REQUEST_TIMEOUT)
+
+    # -- responses ---------------------------------------------------------
+
+    def _send(self, prefix, body):
+        t = self.transport
+        if t is None:
+            return
+        t.write(b"".join((prefix, str(len(body)).encode(), self.suffix, body)))
+        if not self.keep:
+            self.closing = True
+            t.close()
