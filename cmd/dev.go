@@ -21,6 +21,7 @@ type DevOptions struct {
 	Tag       string
 	BaseImage string
 	Debounce  time.Duration
+	Progress  string
 	JSON      bool
 	Up        UpOptions // name, replicas, -e, --env-file, --secret, ready timeout, limits
 }
@@ -57,6 +58,7 @@ stats like any other. The image is tagged NAME:dev unless -t is given. Function 
 	}
 	fl := c.Flags()
 	fl.StringVar(&o.Up.Name, "name", "", "environment name (default: from the directory)")
+	fl.StringArrayVar(&o.Up.Hosts, "host", nil, "Docker host: only the local daemon (localhost or unix:///path) can mount DIR")
 	fl.StringVarP(&o.Tag, "tag", "t", "", "image tag (default: NAME:dev)")
 	fl.IntVarP(&o.Up.Replicas, "replicas", "r", 1, "number of replicas")
 	fl.StringArrayVarP(&o.Up.Env, "env", "e", nil, "environment variable KEY=VALUE, or KEY to pass it from this shell (repeatable)")
@@ -67,6 +69,7 @@ stats like any other. The image is tagged NAME:dev unless -t is given. Function 
 	fl.StringVar(&o.Up.Memory, "memory", "", "memory limit per replica, e.g. 512m, 2g")
 	fl.Float64Var(&o.Up.CPUs, "cpus", 0, "CPU limit per replica, e.g. 1.5")
 	fl.StringVar(&o.BaseImage, "base-image", f.Config.String(config.KeyBaseImage), "FROM of the default Dockerfile (when DIR has none)")
+	fl.StringVar(&o.Progress, "progress", f.Config.String(config.KeyProgress), "build progress output: auto, plain, quiet, rawjson")
 	fl.DurationVar(&o.Debounce, "debounce", rfenv.DefaultDevDebounce, "quiet time after a change before reloading")
 	fl.BoolVar(&o.JSON, "json", false, "print one JSON object per event (ready, reload) on stdout")
 	return c
@@ -106,16 +109,20 @@ func runDev(ctx context.Context, f *Factory, o *DevOptions) error {
 	if err != nil {
 		return err
 	}
+	// Before building anything: a remote daemon cannot mount DIR.
+	if _, err := rfenv.DevHost(uo.Hosts, f.Getenv("DOCKER_HOST")); err != nil {
+		return err
+	}
 	client, err := f.Client()
 	if err != nil {
 		return err
 	}
 	p := f.Printer()
-	mode := f.Config.String(config.KeyProgress)
+	mode := o.Progress
 	if f.Quiet {
 		mode = "quiet"
 	}
-	res, err := client.Build(ctx, nil, build.Options{Dir: o.Dir, Tag: o.Tag, BaseImage: o.BaseImage, Progress: f.IO.ErrOut, ProgressMode: mode})
+	res, err := client.Build(ctx, uo.Hosts, build.Options{Dir: o.Dir, Tag: o.Tag, BaseImage: o.BaseImage, Progress: f.IO.ErrOut, ProgressMode: mode})
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func (c *Client) StartDev(ctx context.Context, image string, o DevOptions) (*Dev
 	if fi, err := os.Stat(filepath.Join(dir, "env.py")); err != nil || !fi.Mode().IsRegular() {
 		return nil, errs.New(errs.Usage, "no env.py in %s: rfenv dev watches an environment directory", dir)
 	}
-	spec, err := devHost(o.Up.Hosts)
+	spec, err := DevHost(o.Up.Hosts, os.Getenv("DOCKER_HOST"))
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +128,10 @@ func (c *Client) StartDev(ctx context.Context, image string, o DevOptions) (*Dev
 	return &DevEnv{Env: env, c: c, dir: dir, codeDir: codeDir, o: o, reload: newReloadClient(env.rec.Token)}, nil
 }
 
-// devHost checks that hosts name the local daemon only: a bind mount of a local directory means
-// nothing to another machine's daemon.
-func devHost(hosts []string) (host.Spec, error) {
+// DevHost checks that hosts (empty: the local daemon) name the local daemon only, given the
+// DOCKER_HOST in effect: a bind mount of a local directory means nothing to another machine's
+// daemon. It returns the host's spec.
+func DevHost(hosts []string, dockerHost string) (host.Spec, error) {
 	specs, err := host.ParseAll(hosts)
 	if err != nil {
 		return host.Spec{}, err
@@ -140,10 +141,10 @@ func devHost(hosts []string) (host.Spec, error) {
 	}
 	sp := specs[0]
 	if sp.Kind != host.Local && sp.Kind != host.Unix {
-		return host.Spec{}, errs.New(errs.Usage, "rfenv dev runs on the local Docker daemon only (it mounts %s into the containers), not on %s: develop locally, then `rfenv build --host %s` and `rfenv up --host %s`", "the directory", sp.Raw, sp.Raw, sp.Raw)
+		return host.Spec{}, errs.New(errs.Usage, "rfenv dev runs on the local Docker daemon only (it mounts %s into the containers), not on %s: develop locally, then `rfenv up --build DIR --host %s`", "the directory", sp.Raw, sp.Raw)
 	}
-	if dh := os.Getenv("DOCKER_HOST"); sp.Kind == host.Local && dh != "" && !strings.HasPrefix(dh, "unix://") {
-		return host.Spec{}, errs.New(errs.Usage, "rfenv dev runs on the local Docker daemon only, and DOCKER_HOST is %s: unset it, or point it at a unix:// socket", dh)
+	if sp.Kind == host.Local && dockerHost != "" && !strings.HasPrefix(dockerHost, "unix://") {
+		return host.Spec{}, errs.New(errs.Usage, "rfenv dev runs on the local Docker daemon only, and DOCKER_HOST is %s: unset it, or point it at a unix:// socket", dockerHost)
 	}
 	return sp, nil
 }
