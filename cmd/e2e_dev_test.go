@@ -57,7 +57,9 @@ func TestE2EDevHotReload(t *testing.T) {
 	defer stop()
 	devCLI := newCLI(t, stateDir)
 	done := make(chan result, 1)
-	go func() { done <- devCLI.runCtx(ctx, "dev", dir, "--name", name, "--replicas", "2", "--progress", "quiet") }()
+	go func() {
+		done <- devCLI.runCtx(ctx, "dev", dir, "--name", name, "--replicas", "2", "--progress", "quiet")
+	}()
 
 	c := newCLI(t, stateDir)
 	// callUntil waits for `rfenv call NAME METHOD` to print want on every replica (round-robin
