@@ -68,7 +68,7 @@ func TestE2EValidate(t *testing.T) {
 		t.Errorf("flaky: %+v", s)
 	}
 
-	c.fails(ExitUsage, "validate", tasks, "make_task", "--output", out)                            // nothing varies
+	c.fails(ExitUsage, "validate", tasks, "make_task", "--output", out)                           // nothing varies
 	c.fails(ExitUsage, "validate", tasks, "make_task", "--vary", "task_id=9..1", "--output", out) // empty range
 	c.fails(ExitNotFound, "validate", e2e.Name("nosuch"), "make_task", "--vary", "task_id=1..2", "--output", out)
 }
