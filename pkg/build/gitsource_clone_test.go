@@ -211,6 +211,9 @@ func TestCloneGitDaemon(t *testing.T) {
 }
 
 func TestCloneGitSSH(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the test sshd (skipped by -short)")
+	}
 	r := newTestRepo(t)
 	srv := sshd.Start(t)
 	kh := srv.WriteKnownHosts(t, "")
