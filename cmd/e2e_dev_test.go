@@ -128,6 +128,17 @@ func TestE2EDevHotReload(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "env.py"), devEnvPy("3"))
 	callUntil("version", "3")
+	// A constructor that raises: the same, with the exception's message.
+	writeFile(t, filepath.Join(dir, "env.py"), "class Actor:\n    def __init__(self):\n        raise RuntimeError('no config here')\n\n    def version(self):\n        return 4\n")
+	e2e.Eventually(t, 2*time.Minute, "calls failing with the constructor's error", func() bool {
+		broken = c.run("call", name, "version")
+		return broken.code != 0 && strings.Contains(broken.stderr, "no config here")
+	})
+	if strings.Contains(broken.stdout, "3") {
+		t.Errorf("the old code answered after a failed reload: %q", broken.stdout)
+	}
+	writeFile(t, filepath.Join(dir, "env.py"), devEnvPy("5"))
+	callUntil("version", "5")
 
 	// methods and stats work as on any environment.
 	if r := c.ok("methods", name); !strings.Contains(r.stdout, "motd_text") {
