@@ -159,7 +159,7 @@ func TestE2EDevHotReload(t *testing.T) {
 	if r.code != 0 {
 		t.Errorf("rfenv dev exit %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"reloaded env.py on 2 replica(s)", "reloaded motd.txt", "reload of env.py failed on replica", "env.py:2", "removed " + name} {
+	for _, want := range []string{"reloaded env.py on 2 replica(s)", "reloaded motd.txt", "reload of env.py failed on replica", filepath.Join(dir, "env.py") + ":2", "no config here", "removed " + name} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("dev's stderr lacks %q:\n%s", want, r.stderr)
 		}

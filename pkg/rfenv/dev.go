@@ -2,6 +2,7 @@ package rfenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -175,7 +176,14 @@ func (d *DevEnv) Reload(ctx context.Context) DevReload {
 	out := DevReload{Replicas: make([]ReplicaReload, len(ins))}
 	var wg sync.WaitGroup
 	for i, in := range ins {
-		wg.Go(func() { out.Replicas[i] = d.reload.reload(ctx, d.rec, in) })
+		wg.Go(func() {
+			rr := d.reload.reload(ctx, d.rec, in)
+			var le *ReloadError
+			if errors.As(rr.Err, &le) {
+				le.localPaths(d.codeDir, d.dir)
+			}
+			out.Replicas[i] = rr
+		})
 	}
 	wg.Wait()
 	out.Took = time.Since(t0)

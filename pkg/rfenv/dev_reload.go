@@ -27,7 +27,7 @@ type ReloadError struct {
 
 func (e *ReloadError) Error() string {
 	where := ""
-	if e.File != "" {
+	if e.File != "" && !strings.Contains(e.Message, e.File) {
 		where = e.File
 		if e.Line > 0 {
 			where += ":" + strconv.Itoa(e.Line)
@@ -35,6 +35,15 @@ func (e *ReloadError) Error() string {
 		where += ": "
 	}
 	return where + e.Type + ": " + e.Message
+}
+
+// localPaths rewrites the container's code directory in the error to the directory on this
+// machine that is mounted there, so that an editor can jump to the file and line.
+func (e *ReloadError) localPaths(codeDir, dir string) {
+	from, to := strings.TrimSuffix(codeDir, "/")+"/", strings.TrimSuffix(dir, "/")+"/"
+	e.File = strings.ReplaceAll(e.File, from, to)
+	e.Message = strings.ReplaceAll(e.Message, from, to)
+	e.Traceback = strings.ReplaceAll(e.Traceback, from, to)
 }
 
 // ReplicaReload is one replica's answer to a reload.

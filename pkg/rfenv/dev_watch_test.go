@@ -100,3 +100,18 @@ func TestDevHost(t *testing.T) {
 		}
 	}
 }
+
+func TestReloadErrorLocalPaths(t *testing.T) {
+	e := &ReloadError{Type: "EnvLoadError", Message: "env.py failed to load: /app/env.py:2: SyntaxError: expected ':'", File: "/app/env.py", Line: 2,
+		Traceback: `File "/app/env.py", line 2`}
+	e.localPaths("/app", "/home/me/calc")
+	if e.File != "/home/me/calc/env.py" || e.Traceback != `File "/home/me/calc/env.py", line 2` {
+		t.Errorf("%+v", e)
+	}
+	if got, want := e.Error(), "EnvLoadError: env.py failed to load: /home/me/calc/env.py:2: SyntaxError: expected ':'"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if got := (&ReloadError{Type: "SyntaxError", Message: "bad", File: "/x/env.py", Line: 3}).Error(); got != "/x/env.py:3: SyntaxError: bad" {
+		t.Errorf("Error() = %q", got)
+	}
+}
