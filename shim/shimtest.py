@@ -60,6 +60,7 @@ class Shim(object):
             "RFENV_TOKEN": token,
             "RFENV_SECRETS_FILE": self.secrets_path,
             "PYTHONDONTWRITEBYTECODE": "1",
+            "RFENV_RESTARTS_FILE": restarts_file or os.path.join(self.dir, "restarts.json"),
         })
         e.update(env or {})
         self.proc = subprocess.Popen([sys.executable, SERVER], env=e, stdin=subprocess.DEVNULL,

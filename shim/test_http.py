@@ -110,7 +110,7 @@ class HTTPTest(unittest.TestCase):
         try:
             rc.send(b"POST /call HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
             status, _, _ = rc.response()
-            self.assertEqual(status, 411)
+            self.assertEqual(status, 501)
             self.assertTrue(rc.closed())
         finally:
             rc.close()

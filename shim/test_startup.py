@@ -128,14 +128,14 @@ class StartupTest(unittest.TestCase):
         ''', secrets={"MY_SECRET": "s3cret", "OTHER": "two"})
         s.wait_ready()
         self.assertEqual(s.call("secret"), (200, {"result": ["s3cret", "two"]}))
-        self.assertFalse(os.path.exists(s.secrets_path))
+        # kept for the next start of the container (docker restart): issue 11 defect 2
+        self.assertTrue(os.path.exists(s.secrets_path))
         self.assertNotIn("s3cret", s.log())
 
     def test_bad_secrets_file_fails_startup(self):
         s = self.start("def f():\n    return 1\n", secrets=["not", "an", "object"])
         data = s.failed()
         self.assertIn("secrets file", data["error"]["message"])
-        self.assertFalse(os.path.exists(s.secrets_path))
 
     def test_empty_token_refuses_calls(self):
         s = self.start("def f():\n    return 1\n", token="")

@@ -6,8 +6,9 @@ in flight, r_* for the request being handled).
 
 from . import config as C
 from . import loader
+from . import restart
 from . import state as S
-from .pool import JOB_ABANDONED, JOB_OVERDUE, Job
+from .pool import JOB_ABANDONED, JOB_FINISHED, JOB_OVERDUE, Job
 from .results import encode_result
 from hmac import compare_digest as compare
 
@@ -135,6 +136,8 @@ class Calls(object):
         if delay is not None:
             self.c_deadline = S.mono() + delay
             self.c_timer = S.LOOP.call_later(delay, self._deadline)
+        else:
+            self.c_deadline = None
         if not m.is_async:
             S.ST.in_flight += 1
             job = Job(m.fn, args, kwargs, self)
@@ -197,6 +200,7 @@ class Calls(object):
     def _job_done(self, job):
         st = job.state
         if st == JOB_OVERDUE:
+            job.state = JOB_FINISHED
             S.ST.overdue -= 1
             return
         S.ST.in_flight -= 1
@@ -234,7 +238,8 @@ class Calls(object):
         self._call_answered(P504, BODY_504)
 
     def _overdue(self, job):
-        """A sync call's thread runs past its deadline (step 6 hooks the overdue restart here)."""
+        """A sync call's thread runs past its deadline: the overdue restart watches it."""
+        restart.watch(job, self.c_name, self.c_deadline)
 
     def _reloaded(self, prefix, body):
         """The reload this connection asked for is done."""

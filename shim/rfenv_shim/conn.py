@@ -8,6 +8,7 @@ import asyncio
 import socket
 
 from . import config as C
+from . import framing
 from . import state as S
 from .calls import Calls
 from .wire import (SUFFIX_CLOSE, SUFFIX_KEEP, SUFFIX_KEEP10, err_body, exc_info, prefix)
@@ -16,7 +17,7 @@ from .wire import (SUFFIX_CLOSE, SUFFIX_KEEP, SUFFIX_KEEP10, err_body, exc_info,
 class Conn(Calls, asyncio.Protocol):
     __slots__ = (
         "transport", "buf", "closing", "busy", "wpaused", "rpaused",
-        "body_parts", "body_have", "body_need", "t_head", "t_data", "linger",
+        "body_parts", "body_have", "body_need", "t_head", "t_data", "t_idle", "over", "linger",
         # the request being handled
         "r_method", "r_path", "r_auth", "r_timeout", "suffix", "keep",
         # the call in flight
@@ -35,6 +36,8 @@ class Conn(Calls, asyncio.Protocol):
         self.body_need = 0
         self.t_head = None
         self.t_data = S.NOW
+        self.t_idle = S.NOW
+        self.over = False
         self.linger = None
         self.r_auth = None
         self.r_timeout = None
@@ -50,6 +53,16 @@ class Conn(Calls, asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        n = len(S.CONNS)
+        if n >= C.MAX_CONNECTIONS:
+            if n >= C.MAX_CONNECTIONS + C.CONN_OVERFLOW:
+                # far beyond: not even an answer (bounded memory and file descriptors)
+                self.closing = True
+                transport.abort()
+                return
+            # beyond the limit: its first request is answered 429 and the connection closed,
+            # so the client learns that the replica is busy rather than gone
+            self.over = True
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -98,7 +111,6 @@ class Conn(Calls, asyncio.Protocol):
 
     def _received(self, data):
         if self.body_need:
-            self.t_data = S.NOW
             self.body_parts.append(data)
             self.body_have += len(data)
             if self.body_have < self.body_need:
@@ -157,76 +169,25 @@ class Conn(Calls, asyncio.Protocol):
                 self._fail(431, "request headers exceed %d bytes" % C.MAX_HEAD_BYTES)
                 break
             self.t_head = None
-            rl = buf.find(b"\r\n", 0, end)
-            if rl < 0:
-                rl = end
-            parts = buf[:rl].split(b" ")
-            if len(parts) != 3:
-                self._fail(400, "malformed request line")
+            try:
+                h = framing.parse(buf[:end])
+            except framing.HTTPError as e:
+                self._fail(e.code, e.message)
                 break
-            method, target, version = parts
-            if version == b"HTTP/1.1":
-                keep = True
-            elif version == b"HTTP/1.0":
-                keep = False
-            else:
-                self._fail(400, "unsupported HTTP version")
+            if self.over:  # beyond RFENV_MAX_CONNECTIONS: refused without running
+                self._fail(429, "the shim has %d connections open (RFENV_MAX_CONNECTIONS); "
+                                "the method did not run" % C.MAX_CONNECTIONS)
                 break
-            if not (method.isalpha() and method.isupper()) or target[:1] != b"/":
-                self._fail(400, "malformed request line")
-                break
-            clen = 0
-            auth = None
-            timeout = None
-            expect = False
-            if rl < end:
-                # Header block "\r\nName: value\r\nName: value" lowercased once; the few
-                # headers the shim uses are found with bytes.find (C speed) instead of a
-                # Python loop over every line.  Other headers are not validated.
-                hdrs = buf[rl:end]
-                if hdrs.count(b"\n") > C.MAX_HEADERS:
-                    self._fail(431, "more than %d headers" % C.MAX_HEADERS)
-                    break
-                low = hdrs.lower()
-                i = low.find(b"\r\ncontent-length:")
-                if i >= 0:
-                    j = low.find(b"\r", i + 17)
-                    v = hdrs[i + 17:j if j >= 0 else None].strip()
-                    if not v.isdigit() or low.find(b"\r\ncontent-length:", i + 17) >= 0:
-                        self._fail(400, "invalid or repeated Content-Length")
-                        break
-                    clen = int(v) if len(v) < 16 else C.MAX_BODY + 1
-                i = low.find(b"\r\nauthorization:")
-                if i >= 0:
-                    j = low.find(b"\r", i + 16)
-                    auth = hdrs[i + 16:j if j >= 0 else None].strip()
-                i = low.find(b"\r\nx-rfenv-timeout-ms:")
-                if i >= 0:
-                    j = low.find(b"\r", i + 21)
-                    timeout = hdrs[i + 21:j if j >= 0 else None].strip()
-                i = low.find(b"\r\nconnection:")
-                if i >= 0:
-                    j = low.find(b"\r", i + 13)
-                    toks = [t.strip() for t in low[i + 13:j if j >= 0 else None].split(b",")]
-                    if b"close" in toks:
-                        keep = False
-                    elif b"keep-alive" in toks:
-                        keep = True
-                if b"\r\ntransfer-encoding:" in low:
-                    self._fail(411, "Transfer-Encoding is not supported; send Content-Length")
-                    break
-                if clen and b"\r\nexpect:" in low:
-                    i = low.find(b"\r\nexpect:")
-                    j = low.find(b"\r", i + 9)
-                    expect = low[i + 9:j if j >= 0 else None].strip() == b"100-continue"
+            keep = h.keep
+            clen = h.clen
+            expect = h.expect
             self.keep = keep
-            self.suffix = SUFFIX_KEEP if keep and version == b"HTTP/1.1" else (
+            self.suffix = SUFFIX_KEEP if keep and h.version == b"HTTP/1.1" else (
                 SUFFIX_KEEP10 if keep else SUFFIX_CLOSE)
-            q = target.find(b"?")
-            self.r_path = target if q < 0 else target[:q]
-            self.r_method = method
-            self.r_auth = auth
-            self.r_timeout = timeout
+            self.r_path = h.path
+            self.r_method = h.method
+            self.r_auth = h.auth
+            self.r_timeout = h.timeout
             start = end + 4
             if clen:
                 if clen > C.MAX_BODY:
@@ -260,6 +221,9 @@ class Conn(Calls, asyncio.Protocol):
             self._fail(431, "request headers exceed %d bytes" % C.MAX_HEAD_BYTES)
             return
         # reject garbage early instead of waiting for a blank line that never comes
+        if framing.bare_lf(buf):
+            self._fail(400, "bare LF in the request head: lines end with CRLF")
+            return
         sp = buf.find(b" ", 0, 24)
         tok = buf[:sp] if sp >= 0 else buf[:24]
         if (tok and not (tok.isalpha() and tok.isupper())) or (sp < 0 and len(buf) >= 24):
@@ -279,9 +243,9 @@ class Conn(Calls, asyncio.Protocol):
 
     def _fail(self, code, message):
         """Answer a protocol error and close (draining what the client still sends)."""
-        body = err_body({400: "BadRequest", 408: "RequestTimeout", 411: "LengthRequired",
-                          413: "PayloadTooLarge", 431: "HeadersTooLarge"}.get(code, "InternalError"),
-                         message)
+        body = err_body({400: "BadRequest", 408: "RequestTimeout", 413: "PayloadTooLarge",
+                          429: "Busy", 431: "HeadersTooLarge",
+                          501: "NotImplemented"}.get(code, "InternalError"), message)
         self.closing = True
         self.buf = b""
         self.body_parts = None
@@ -308,10 +272,20 @@ class Conn(Calls, asyncio.Protocol):
         if self.closing or self.busy:
             return
         if self.body_need:
-            if now - self.t_data > C.REQUEST_TIMEOUT:
-                self._fail(408, "request body stalled for %gs" % C.REQUEST_TIMEOUT)
-        elif self.buf and self.t_head is not None and now - self.t_head > C.REQUEST_TIMEOUT:
-            self._fail(408, "request headers not complete after %gs" % C.REQUEST_TIMEOUT)
+            # one deadline for the whole body from its first byte, never reset by a chunk (a
+            # body sent a byte at a time would otherwise hold the connection for ever), with
+            # time for a large body at a modest rate
+            limit = C.REQUEST_TIMEOUT + self.body_need / C.MIN_BODY_RATE
+            if now - self.t_data > limit:
+                self._fail(408, "request body not complete after %gs" % limit)
+        elif self.buf:
+            if self.t_head is not None and now - self.t_head > C.REQUEST_TIMEOUT:
+                self._fail(408, "request headers not complete after %gs" % C.REQUEST_TIMEOUT)
+        elif now - self.t_idle > C.IDLE_TIMEOUT:
+            # idle keep-alive connection: closed (longer than Go's 90 s IdleConnTimeout in
+            # pkg/pool, so that the client, not the shim, normally closes first)
+            self.closing = True
+            self.transport.close()
 
     # -- responses ---------------------------------------------------------
 
@@ -320,6 +294,7 @@ class Conn(Calls, asyncio.Protocol):
         if t is None:
             return
         t.write(b"".join((prefix, str(len(body)).encode(), self.suffix, body)))
+        self.t_idle = S.NOW
         if not self.keep:
             self.closing = True
             t.close()

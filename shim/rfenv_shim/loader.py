@@ -33,10 +33,9 @@ def load_secrets():
     except ValueError as e:
         # the parser's message has a position only, never secret content
         err = ValueError("the secrets file %s is not a JSON object of strings: %s" % (path, e))
-    try:
-        os.unlink(path)
-    except OSError as e:
-        C.log("warning: cannot delete the secrets file %s: %s" % (path, e.strerror))
+    # The file stays (root-only, in the container's own filesystem, never in its configuration):
+    # when Docker restarts the container (restart policy, docker restart, an overdue restart) the
+    # new process reads it again.  Deleting it lost the secrets on restart (issue 11 defect 2).
     return err
 
 

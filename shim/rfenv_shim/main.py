@@ -9,6 +9,7 @@ import threading
 from . import SHIM_VERSION
 from . import config as C
 from . import loader
+from . import restart
 from . import state as S
 from . import wire
 from .conn import Conn
@@ -59,6 +60,7 @@ def main():
     host = os.environ.get("RFENV_HOST") or "0.0.0.0"
     _auth_from_env()
     secrets_err = loader.load_secrets()
+    restart.load()
 
     if os.environ.get("RFENV_UVLOOP") == "1":
         try:
@@ -91,7 +93,7 @@ def main():
         loop.add_signal_handler(sig, stop, sig.name)
 
     init = loader.start(loop, secrets_err)
-    interval = max(0.05, min(1.0, C.REQUEST_TIMEOUT / 4))
+    interval = max(0.05, min(1.0, C.REQUEST_TIMEOUT / 4, C.IDLE_TIMEOUT / 4))
     loop.call_later(interval, _sweep, interval)
     try:
         loop.run_forever()

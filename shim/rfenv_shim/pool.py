@@ -6,7 +6,7 @@ import threading
 
 from .state import perf as _perf
 
-JOB_RUNNING, JOB_OVERDUE, JOB_ABANDONED = 0, 1, 2
+JOB_RUNNING, JOB_OVERDUE, JOB_ABANDONED, JOB_FINISHED = 0, 1, 2, 3
 
 
 class Job(object):
