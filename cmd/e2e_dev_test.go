@@ -182,3 +182,54 @@ func TestE2EDevRefusesRemoteDaemon(t *testing.T) {
 	c.fails(ExitUsage, "dev", "https://example.invalid/r.git")
 	c.fails(ExitUsage, "dev", t.TempDir()) // no env.py
 }
+
+// TestE2EDevOwnWorkdir: with a Dockerfile that puts the code elsewhere than /app, dev mounts the
+// directory where the shim loads env.py from (the image's RFENV_APP_DIR); --json prints one event
+// per line.
+func TestE2EDevOwnWorkdir(t *testing.T) {
+	e2e.Docker(t)
+	stateDir := e2e.StateDir(t)
+	dir := filepath.Join(t.TempDir(), "workdir")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "Dockerfile"), "FROM rfenv-python:bookworm\nWORKDIR /srv/env\nCOPY . /srv/env\n")
+	writeFile(t, filepath.Join(dir, "motd.txt"), "hi")
+	writeFile(t, filepath.Join(dir, "env.py"), devEnvPy("1"))
+	name := e2e.Name("devwd")
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan result, 1)
+	go func() {
+		done <- newCLI(t, stateDir).runCtx(ctx, "dev", dir, "--name", name, "-t", name+":wd", "--json", "--progress", "quiet")
+	}()
+	c := newCLI(t, stateDir)
+	want := "1"
+	e2e.Eventually(t, 3*time.Minute, "version "+want, func() bool {
+		r := c.run("call", name, "version")
+		return r.code == 0 && strings.TrimSpace(r.stdout) == want
+	})
+	writeFile(t, filepath.Join(dir, "env.py"), devEnvPy("2"))
+	want = "2"
+	e2e.Eventually(t, 2*time.Minute, "version "+want, func() bool {
+		r := c.run("call", name, "version")
+		return r.code == 0 && strings.TrimSpace(r.stdout) == want
+	})
+	stop()
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("dev: exit %d\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("--json printed %q, want a ready and a reload event", r.stdout)
+	}
+	ready := decodeJSON[devEvent](t, lines[0])
+	reload := decodeJSON[devEvent](t, lines[len(lines)-1])
+	if ready.Event != "ready" || ready.CodeDir != "/srv/env" || ready.Name != name {
+		t.Errorf("ready event %+v", ready)
+	}
+	if reload.Event != "reload" || !reload.OK || len(reload.Replicas) != 1 || len(reload.Changed) == 0 || reload.Changed[0] != "env.py" {
+		t.Errorf("reload event %+v", reload)
+	}
+}
