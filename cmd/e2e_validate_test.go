@@ -42,9 +42,11 @@ func TestE2EValidate(t *testing.T) {
 		t.Errorf("input file: %+v", one)
 	}
 
-	// Only the prompt: consistent on both replicas, and diverse.
+	// Only the prompt: consistent on both replicas, and diverse; progress on a terminal.
+	c.tty = true
 	r = c.ok("validate", tasks, "make_task", "--vary", "task_id=1..10", "--field", "prompt", "--output", out)
-	if !strings.Contains(r.stderr, "is consistent: 10/10") || !strings.Contains(r.stderr, "diversity 1.00") {
+	c.tty = false
+	if !strings.Contains(r.stderr, "is consistent: 10/10") || !strings.Contains(r.stderr, "diversity 1.00") || !strings.Contains(r.stderr, "10/10 inputs, 10 consistent") {
 		t.Errorf("--field prompt: %s", r.stderr)
 	}
 	s = decodeJSON[validate.Summary](t, readFile(t, filepath.Join(out, "summary.json")))
@@ -70,6 +72,9 @@ func TestE2EValidate(t *testing.T) {
 
 	c.fails(ExitUsage, "validate", tasks, "make_task", "--output", out)                           // nothing varies
 	c.fails(ExitUsage, "validate", tasks, "make_task", "--vary", "task_id=9..1", "--output", out) // empty range
+	if r := c.fails(ExitNotFound, "validate", tasks, "nosuch", "--vary", "task_id=1..2", "--output", out); !strings.Contains(r.stderr, "make_task") {
+		t.Errorf("unknown method: %s", r.stderr)
+	}
 	c.fails(ExitNotFound, "validate", e2e.Name("nosuch"), "make_task", "--vary", "task_id=1..2", "--output", out)
 }
 

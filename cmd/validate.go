@@ -119,6 +119,9 @@ func runValidate(ctx context.Context, f *Factory, o *ValidateOptions) error {
 			e.Release()
 		}
 	}()
+	if err := checkMethod(ctx, envs[0], o.Method); err != nil {
+		return err
+	}
 	p := f.Printer()
 	progress := f.IO.IsStderrTTY() && !f.Quiet
 	counts := map[string]int{}
@@ -171,6 +174,23 @@ func runValidate(ctx context.Context, f *Factory, o *ValidateOptions) error {
 		return &validateFailed{s: s}
 	}
 	return nil
+}
+
+// checkMethod fails at once for a method the environment does not have, rather than after a
+// hundred failed calls. When the list cannot be had, the calls themselves will say why.
+func checkMethod(ctx context.Context, env *rfenv.Env, method string) error {
+	ms, err := env.Methods(ctx)
+	if err != nil || len(ms) == 0 {
+		return nil
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		if m.Name == method {
+			return nil
+		}
+		names[i] = m.Name
+	}
+	return errs.New(errs.NotFound, "environment %s has no method %s; it has: %s", env.Name(), method, strings.Join(names, ", "))
 }
 
 func validateInputs(o *ValidateOptions) ([]validate.Input, error) {
