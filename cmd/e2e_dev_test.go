@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rfenv/rfenv/cmd/iostreams"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/state"
 	"github.com/rfenv/rfenv/pkg/testutil/e2e"
@@ -197,13 +198,18 @@ func TestE2EDevOwnWorkdir(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "motd.txt"), "hi")
 	writeFile(t, filepath.Join(dir, "env.py"), devEnvPy("1"))
 	name := e2e.Name("devwd")
+	c := newCLI(t, stateDir)
+	// An environment `up` started is never taken over (dev would remove it at the end).
+	c.ok("up", e2e.Image(t, "actor"), "--name", name)
+	if r := c.fails(ExitConflict, "dev", dir, "--name", name, "--progress", "quiet"); !strings.Contains(r.stderr, "not a dev environment") {
+		t.Errorf("dev over an up environment: %s", r.stderr)
+	}
+	c.ok("call", name, "add", "--arg", "a=1")
+	c.ok("down", name)
+
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	done := make(chan result, 1)
-	go func() {
-		done <- newCLI(t, stateDir).runCtx(ctx, "dev", dir, "--name", name, "-t", name+":wd", "--json", "--progress", "quiet")
-	}()
-	c := newCLI(t, stateDir)
+	done, stdout := runDevAsync(ctx, newCLI(t, stateDir), "dev", dir, "--name", name, "-t", name+":wd", "--json", "--progress", "quiet")
 	want := "1"
 	e2e.Eventually(t, 3*time.Minute, "version "+want, func() bool {
 		r := c.run("call", name, "version")
@@ -215,12 +221,14 @@ func TestE2EDevOwnWorkdir(t *testing.T) {
 		r := c.run("call", name, "version")
 		return r.code == 0 && strings.TrimSpace(r.stdout) == want
 	})
+	// The replica answers with the new code a moment before dev has read its /reload reply.
+	e2e.Eventually(t, time.Minute, "the reload event", func() bool { return strings.Contains(stdout.String(), `"event":"reload"`) })
 	stop()
 	r := <-done
 	if r.code != 0 {
 		t.Fatalf("dev: exit %d\n%s", r.code, r.stderr)
 	}
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if len(lines) < 2 {
 		t.Fatalf("--json printed %q, want a ready and a reload event", r.stdout)
 	}
@@ -232,4 +240,18 @@ func TestE2EDevOwnWorkdir(t *testing.T) {
 	if reload.Event != "reload" || !reload.OK || len(reload.Replicas) != 1 || len(reload.Changed) == 0 || reload.Changed[0] != "env.py" {
 		t.Errorf("reload event %+v", reload)
 	}
+}
+
+// runDevAsync runs a long-lived command (rfenv dev) until ctx ends; its stdout can be read while
+// it runs. The result's stdout is empty: read the returned buffer.
+func runDevAsync(ctx context.Context, c *cli, args ...string) (<-chan result, *syncBuffer) {
+	ios, _, _, errOut := iostreams.Test()
+	out := &syncBuffer{}
+	ios.Out = out
+	done := make(chan result, 1)
+	go func() {
+		code := Execute(ctx, ios, c.getenv, append([]string{"--state-dir", c.stateDir}, args...))
+		done <- result{stderr: errOut.String(), code: code}
+	}()
+	return done, out
 }

@@ -108,6 +108,9 @@ func (c *Client) StartDev(ctx context.Context, image string, o DevOptions) (*Dev
 	if kind != pool.KindFunction {
 		return nil, errs.New(errs.Usage, "rfenv dev reloads function environments (an Actor or functions in env.py), and %s is an %s environment: rebuild and restart it with `rfenv up --build %s --force-recreate` after a change", image, kind, o.Dir)
 	}
+	if err := c.checkDevName(ctx, conn, NameOrDefault(o.Up.Name, image)); err != nil {
+		return nil, err
+	}
 	up := o.Up
 	up.Hosts = []string{spec.Raw}
 	up.Volumes = append(append([]string{}, up.Volumes...), dir+":"+codeDir+":ro")
@@ -127,6 +130,43 @@ func (c *Client) StartDev(ctx context.Context, image string, o DevOptions) (*Dev
 		o.Debounce = DefaultDevDebounce
 	}
 	return &DevEnv{Env: env, c: c, dir: dir, codeDir: codeDir, o: o, reload: newReloadClient(env.rec.Token)}, nil
+}
+
+// NameOrDefault is name, or the environment name Up derives from image when name is empty.
+func NameOrDefault(name, image string) string {
+	if name != "" {
+		return name
+	}
+	return NameFromImage(image)
+}
+
+// checkDevName refuses to take over an environment that `rfenv up` started: dev replaces its
+// replicas and removes them at the end, which would silently tear down a running deployment.
+// A dev environment left by an earlier dev session (killed before it could clean up) is reused.
+func (c *Client) checkDevName(ctx context.Context, conn *host.Conn, name string) error {
+	rec, err := c.store.Get(ctx, name)
+	if err != nil {
+		return nil // no such environment
+	}
+	items, err := containers.List(ctx, conn, containers.Filter{StateID: c.store.ID(), Env: name})
+	if err != nil {
+		return err
+	}
+	notDev := false
+	for _, h := range rec.Hosts {
+		if sp, err := host.Parse(h); err == nil && sp.Kind != host.Local && sp.Kind != host.Unix {
+			notDev = true
+		}
+	}
+	for _, it := range items {
+		if _, ok := it.Labels[LabelDev]; !ok {
+			notDev = true
+		}
+	}
+	if notDev || rec.Attached {
+		return errs.New(errs.Conflict, "environment %s is already up and is not a dev environment: rfenv dev would replace it and remove it at the end; pass --name %s-dev, or `rfenv down %s` first", name, name, name)
+	}
+	return nil
 }
 
 // DevHost checks that hosts (empty: the local daemon) name the local daemon only, given the
@@ -161,7 +201,8 @@ func (d *DevEnv) Watch(ctx context.Context) error {
 				r.RebuildNeeded = append(r.RebuildNeeded, p)
 			}
 		}
-		if d.o.OnReload != nil && ctx.Err() == nil {
+		// A reload cut short by the end of the watch is no news; one that finished is.
+		if d.o.OnReload != nil && (ctx.Err() == nil || r.OK()) {
 			d.o.OnReload(r)
 		}
 	})
