@@ -27,7 +27,8 @@ type DevOptions struct {
 }
 
 func newDevCmd(f *Factory) *cobra.Command {
-	o := &DevOptions{}
+	// The limits up takes keep up's defaults (dev has no flags for them).
+	o := &DevOptions{Up: UpOptions{SessionTTL: rfenv.DefaultSessionTTL.String(), OverdueRestart: rfenv.DefaultOverdueRestart.String()}}
 	c := &cobra.Command{
 		Use:   "dev DIR",
 		Short: "Run an environment directory with hot reload",

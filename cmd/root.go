@@ -63,7 +63,7 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 	)
 	for _, c := range []*cobra.Command{
 		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDevCmd(f), newDownCmd(f), newAttachCmd(f),
-		newCallCmd(f), newValidateCmd(f),
+		newCallCmd(f), newSessionCmd(f), newValidateCmd(f),
 		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f), newLogsCmd(f),
 		newConfigCmd(f), newVersionCmd(f),
 	} {
