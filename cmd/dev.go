@@ -12,6 +12,7 @@ import (
 	"github.com/rfenv/rfenv/cmd/config"
 	"github.com/rfenv/rfenv/pkg/build"
 	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
@@ -28,7 +29,7 @@ type DevOptions struct {
 
 func newDevCmd(f *Factory) *cobra.Command {
 	// The limits up takes keep up's defaults (dev has no flags for them).
-	o := &DevOptions{Up: UpOptions{SessionTTL: rfenv.DefaultSessionTTL.String(), OverdueRestart: rfenv.DefaultOverdueRestart.String()}}
+	o := &DevOptions{Up: UpOptions{MaxInflight: pool.DefaultMaxInflight, SessionTTL: rfenv.DefaultSessionTTL.String(), OverdueRestart: rfenv.DefaultOverdueRestart.String()}}
 	c := &cobra.Command{
 		Use:   "dev DIR",
 		Short: "Run an environment directory with hot reload",
