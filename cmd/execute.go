@@ -20,8 +20,10 @@ const (
 	ExitInfra        = 4
 	ExitConflict     = 5
 	ExitSessionLost  = 6
-	ExitDeadline     = 124
-	ExitInterrupted  = 130
+	// ExitValidateFailed: rfenv validate ran, and some input was inconsistent or failed.
+	ExitValidateFailed = 7
+	ExitDeadline       = 124
+	ExitInterrupted    = 130
 )
 
 // Execute runs the command line and returns the process's exit code. It prints errors to stderr.

@@ -19,10 +19,6 @@ import (
 	"github.com/rfenv/rfenv/pkg/validate"
 )
 
-// ExitValidateFailed is validate's exit code when an input was inconsistent or failed (the run
-// itself worked: infrastructure problems keep their own codes).
-const ExitValidateFailed = 7
-
 // ValidateOptions are `rfenv validate`'s inputs.
 type ValidateOptions struct {
 	Name        string
