@@ -109,8 +109,9 @@ func TestUnknownEnvironmentIsNotFound(t *testing.T) {
 			t.Errorf("%s %s: %d %v, want 404 not_found", r[0], r[1], status, e)
 		}
 	}
-	// Down of an environment that is gone is not an error (as `rfenv down`).
-	if status, _ := do(t, ts, "DELETE", "/v1/environments/ghost", ""); status != 200 {
+	// Down of an environment that is gone is not an error (as `rfenv down`). It still looks for
+	// labelled containers of that name on the local daemon, so it needs one: not under -short.
+	if status, _ := do(t, ts, "DELETE", "/v1/environments/ghost", ""); !testing.Short() && status != 200 {
 		t.Errorf("DELETE of an unknown environment: %d", status)
 	}
 	status, body := do(t, ts, "GET", "/v1/environments", "")
