@@ -24,7 +24,7 @@ TOKEN = "0123456789abcdef" * 4
 AUTH = {"Authorization": "Bearer " + TOKEN}
 
 
-def poll(fn, timeout=10.0, interval=0.01, what="condition"):
+def poll(fn, timeout=60.0, interval=0.01, what="condition"):
     """Call fn until it returns a truthy value; fail after timeout seconds."""
     deadline = time.monotonic() + timeout
     last = None
@@ -141,7 +141,7 @@ class Shim(object):
         status, data, _ = self.request("GET", "/health", headers=headers)
         return status, data
 
-    def failed(self, timeout=15):
+    def failed(self, timeout=60):
         """The authenticated /health body once the status is failed."""
         return poll(lambda: (lambda r: r[1] if r[1]["status"] == "failed" else None)(
             self.health(auth=True)), timeout, what="/health failed: " + self.log())
@@ -151,7 +151,7 @@ class Shim(object):
         assert status == 200, (status, data)
         return data
 
-    def wait_ready(self, timeout=15):
+    def wait_ready(self, timeout=60):
         return poll(lambda: self.health()[0] == 200, timeout, what="/health ok: " + self.log())
 
     def raw(self, timeout=10):

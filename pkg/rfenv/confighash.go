@@ -34,6 +34,10 @@ func configHash(token string, img imageInfo, kind string, o UpOptions) string {
 	for _, v := range o.Volumes {
 		fmt.Fprintf(&b, "volume=%s\n", v)
 	}
+	if d := overdueRestart(o); d != DefaultOverdueRestart {
+		// Only when not the default, so that replicas started before the option existed still match.
+		fmt.Fprintf(&b, "overdue_restart_ms=%d\n", d.Milliseconds())
+	}
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte(b.String()))
 	return hex.EncodeToString(m.Sum(nil))

@@ -134,6 +134,7 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: envKeys(o), Hosts: []string{spec.Raw},
 		CreatedAt: time.Now().UTC(),
 	}
+	recordLimits(rec, o)
 	if prev != nil {
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
@@ -143,6 +144,10 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 	}
 
 	vars := map[string]string{"RFENV_TOKEN": token}
+	for _, kv := range shimVars(o) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
 	for k, v := range o.Env {
 		vars[k] = v
 	}

@@ -148,6 +148,7 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: envKeys(o), Hosts: specStrings(specs),
 		CreatedAt: time.Now().UTC(),
 	}
+	recordLimits(rec, o)
 	if prev != nil {
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
@@ -626,7 +627,7 @@ func (c *Client) startReplicas(ctx context.Context, o UpOptions, img imageInfo, 
 		conn := conns[placement[i].Raw]
 		spec := containers.Spec{
 			Env: o.Name, Index: i, Image: img.idOn(placement[i].Raw), Port: img.Port,
-			Vars: append(append([]string{}, vars...),
+			Vars: append(append(append([]string{}, vars...), shimVars(o)...),
 				"RFENV_TOKEN="+token, "RFENV_PORT="+strconv.Itoa(img.Port),
 				"RFENV_ENV_NAME="+o.Name, "RFENV_REPLICA="+strconv.Itoa(i)),
 			Secrets: o.Secrets, Memory: o.Memory, NanoCPUs: o.NanoCPUs, Network: o.Network,

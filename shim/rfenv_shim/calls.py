@@ -13,8 +13,8 @@ from .results import encode_result
 from hmac import compare_digest as compare
 
 from .wire import (BODY_405_GET, BODY_405_POST, BODY_404_PATH, BODY_504,
-                   BODY_429_DRAINING, BODY_429_FULL, P200, P400, P401, P404, P405_GET, P503,
-                   P405_POST, P429, P500, P504, decode,
+                   BODY_410_BOOT, BODY_429_DRAINING, BODY_429_FULL, P200, P400, P401, P404, P405_GET, P503,
+                   P405_POST, P410, P429, P500, P504, decode,
                    err_body, exc_body)
 
 
@@ -77,6 +77,9 @@ class Calls(object):
         t0 = S.perf()
         if not self._authed():
             return self._reply_call(t0, P401, S.AUTH_401)
+        if self.r_boot is not None and self.r_boot != S.BOOT_ID_BYTES:
+            # A session's call for the process it started on: this one has none of its state.
+            return self._reply_call(t0, P410, BODY_410_BOOT)
         if S.STATE != S.READY:
             return self._reply_call(t0, S.NOT_READY_PREFIX, S.NOT_READY_BODY)
         try:

@@ -19,7 +19,7 @@ class Conn(Calls, asyncio.Protocol):
         "transport", "buf", "closing", "busy", "wpaused", "rpaused",
         "body_parts", "body_have", "body_need", "t_head", "t_data", "t_idle", "over", "linger",
         # the request being handled
-        "r_method", "r_path", "r_auth", "r_timeout", "suffix", "keep",
+        "r_method", "r_path", "r_auth", "r_timeout", "r_boot", "suffix", "keep",
         # the call in flight
         "c_t0", "c_name", "c_task", "c_job", "c_timer", "c_wait", "c_deadline",
     )
@@ -41,6 +41,7 @@ class Conn(Calls, asyncio.Protocol):
         self.linger = None
         self.r_auth = None
         self.r_timeout = None
+        self.r_boot = None
         self.suffix = SUFFIX_KEEP
         self.keep = True
         self.c_task = None
@@ -188,6 +189,7 @@ class Conn(Calls, asyncio.Protocol):
             self.r_method = h.method
             self.r_auth = h.auth
             self.r_timeout = h.timeout
+            self.r_boot = h.boot
             start = end + 4
             if clen:
                 if clen > C.MAX_BODY:

@@ -19,7 +19,7 @@ class HTTPError(Exception):
 
 
 class Head(object):
-    __slots__ = ("method", "path", "version", "keep", "clen", "auth", "timeout", "expect")
+    __slots__ = ("method", "path", "version", "keep", "clen", "auth", "timeout", "boot", "expect")
 
 
 # RFC 9110 token characters: a header name is made of these only
@@ -52,7 +52,7 @@ def parse(head):
         raise HTTPError(400, "malformed request line")
     h = Head()
     h.clen = 0
-    h.auth = h.timeout = None
+    h.auth = h.timeout = h.boot = None
     h.expect = False
     clen = None
     te = False
@@ -73,6 +73,8 @@ def parse(head):
             h.auth = value
         elif n == b"x-rfenv-timeout-ms":
             h.timeout = value
+        elif n == b"x-rfenv-boot":
+            h.boot = value
         elif n == b"connection":
             toks = [t.strip() for t in value.lower().split(b",")]
             if b"close" in toks:

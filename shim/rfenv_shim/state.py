@@ -51,6 +51,7 @@ create_task = None
 
 # random per process start: a restarted replica has a new one
 BOOT_ID = binascii.hexlify(os.urandom(16)).decode("ascii")
+BOOT_ID_BYTES = BOOT_ID.encode("ascii")  # as the X-Rfenv-Boot header arrives
 DRAINING = False  # draining before an overdue restart: no call starts
 HAS_ASYNC = HAS_SYNC = False  # what env.py's methods are (capacity)
 ASYNC_CAP = 4096  # async calls run at once (config.MAX_CONCURRENCY)

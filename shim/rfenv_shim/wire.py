@@ -11,7 +11,7 @@ import traceback
 REASONS = {
     100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized",
     404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    411: "Length Required", 413: "Content Too Large", 429: "Too Many Requests",
+    410: "Gone", 411: "Length Required", 413: "Content Too Large", 429: "Too Many Requests",
     431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
 }
@@ -35,6 +35,7 @@ P401 = prefix(401, b'WWW-Authenticate: Bearer realm="rfenv"\r\n')
 P404 = prefix(404)
 P405_GET = prefix(405, b"Allow: GET\r\n")
 P405_POST = prefix(405, b"Allow: POST\r\n")
+P410 = prefix(410)
 P429 = prefix(429)
 P500 = prefix(500)
 P503 = prefix(503)
@@ -95,5 +96,7 @@ BODY_405_POST = err_body("MethodNotAllowed", "use POST")
 BODY_429_FULL = err_body("Busy", "the shim cannot start the call now: every slot is taken and its "
                          "queue (RFENV_MAX_QUEUE) is full; the method did not run")
 BODY_429_DRAINING = err_body("Busy", "the shim is draining before a restart; the method did not run")
+BODY_410_BOOT = err_body("BootMismatch", "this replica's server restarted since the session started "
+                         "(X-Rfenv-Boot names another process); the method did not run")
 BODY_504 = err_body("DeadlineExceeded", "the call's deadline (X-Rfenv-Timeout-Ms) passed")
 BODY_NOT_READY = err_body("NotReady", "the environment is still starting")
