@@ -21,6 +21,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
 // SecretsPath is where secret values are copied into a container before it starts; the shim loads them
@@ -209,7 +210,7 @@ func Address(c container.InspectResponse, networkName string) netip.Addr {
 	}
 	nets := c.NetworkSettings.Networks
 	if networkName == "" {
-		networkName = "bridge"
+		networkName = protocol.DefaultNetwork
 	}
 	if ep, ok := nets[networkName]; ok && ep != nil && ep.IPAddress.IsValid() {
 		return ep.IPAddress

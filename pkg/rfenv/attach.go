@@ -13,8 +13,8 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
-	"github.com/rfenv/rfenv/shim"
 )
 
 // AttachedHost is the host recorded for servers rfenv did not start.
@@ -38,7 +38,7 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 		return nil, errs.New(errs.Usage, "attach %s: give at least one server URL, e.g. http://10.0.0.5:8000", name)
 	}
 	if o.Balancer == "" {
-		o.Balancer = pool.Random
+		o.Balancer = protocol.DefaultBalancer
 	}
 	if err := pool.ValidateStrategy(o.Balancer); err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func urlAddress(raw string) (string, error) {
 		return "", errs.New(errs.Usage, "server URL %q: give the server's root, without a path", raw)
 	}
 	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), fmt.Sprint(shim.DefaultPort)), nil
+		return net.JoinHostPort(u.Hostname(), fmt.Sprint(protocol.DefaultPort)), nil
 	}
 	return u.Host, nil
 }

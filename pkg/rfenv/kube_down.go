@@ -2,15 +2,15 @@ package rfenv
 
 import (
 	"context"
-	"time"
 
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/kube"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
 // kubeDownWait bounds how long down waits for an environment's pods to be gone.
-const kubeDownWait = 90 * time.Second
+const kubeDownWait = protocol.DefaultKubeDownWait
 
 // splitKube separates k8s:// specs from Docker hosts.
 func splitKube(specs []host.Spec) (docker, k8s []host.Spec) {

@@ -19,8 +19,8 @@ import (
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
-	"github.com/rfenv/rfenv/shim"
 )
 
 // kubeTarget says whether up places the environment on Kubernetes. A cluster cannot be mixed with
@@ -69,7 +69,7 @@ func kubeCheckOptions(o *UpOptions) (gpus int, err error) {
 // localImageInfo reads the image's labels from the local Docker daemon when it has the image (it is
 // usually where the image was built); otherwise the defaults apply, and --type can say http.
 func (c *Client) localImageInfo(ctx context.Context, image string) imageInfo {
-	info := imageInfo{ID: image, Kind: pool.KindFunction, Port: shim.DefaultPort}
+	info := imageInfo{ID: image, Kind: pool.KindFunction, Port: protocol.DefaultPort}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	conn, err := c.conn(ctx, host.Spec{Kind: host.Local, Raw: host.LocalName})

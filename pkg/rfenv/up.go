@@ -22,15 +22,15 @@ import (
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
-	"github.com/rfenv/rfenv/shim"
 )
 
 // hostConcurrency bounds how many hosts are dialled and worked on at once.
 const hostConcurrency = 8
 
 // DefaultReadyTimeout bounds how long up waits for replicas to answer /health.
-const DefaultReadyTimeout = 60 * time.Second
+const DefaultReadyTimeout = protocol.DefaultReadyTimeout
 
 // NameFromImage derives an environment name from an image reference: "reg:5000/team/affine:v1" → "affine".
 func NameFromImage(image string) string {
@@ -290,13 +290,13 @@ func normalizeUp(image string, opts []UpOption) (UpOptions, error) {
 		return o, errs.Wrap(errs.Usage, fmt.Errorf("%w (set one with --name)", err))
 	}
 	if o.Replicas == 0 {
-		o.Replicas = 1
+		o.Replicas = protocol.DefaultReplicas
 	}
 	if o.Replicas < 0 {
 		return o, errs.New(errs.Usage, "--replicas %d: need at least 1 (use `rfenv down` to remove an environment)", o.Replicas)
 	}
 	if o.Balancer == "" {
-		o.Balancer = pool.Random
+		o.Balancer = protocol.DefaultBalancer
 	}
 	if err := pool.ValidateStrategy(o.Balancer); err != nil {
 		return o, err
@@ -313,7 +313,7 @@ func normalizeUp(image string, opts []UpOption) (UpOptions, error) {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return o, errs.New(errs.Usage, "environment variable name %q is invalid", k)
 		}
-		if strings.HasPrefix(k, "RFENV_") {
+		if strings.HasPrefix(k, protocol.EnvReservedPrefix) {
 			return o, errs.New(errs.Usage, "environment variable %s: the RFENV_ prefix is reserved for rfenv", k)
 		}
 	}
@@ -442,7 +442,7 @@ func transferHint(sp host.Spec, o UpOptions) string {
 }
 
 func imageInfoFrom(res client.ImageInspectResult, ids map[string]string) imageInfo {
-	info := imageInfo{ID: res.ID, Kind: pool.KindFunction, Port: shim.DefaultPort, IDs: ids}
+	info := imageInfo{ID: res.ID, Kind: pool.KindFunction, Port: protocol.DefaultPort, IDs: ids}
 	if res.Config == nil {
 		return info
 	}
@@ -593,7 +593,7 @@ func summaryAddress(s container.Summary, networkName string) string {
 		return ""
 	}
 	if networkName == "" {
-		networkName = "bridge"
+		networkName = protocol.DefaultNetwork
 	}
 	if ep, ok := s.NetworkSettings.Networks[networkName]; ok && ep != nil && ep.IPAddress.IsValid() {
 		return ep.IPAddress.String()
