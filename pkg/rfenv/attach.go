@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/backend/attached"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/protocol"
@@ -18,7 +20,7 @@ import (
 )
 
 // AttachedHost is the host recorded for servers rfenv did not start.
-const AttachedHost = "attached"
+const AttachedHost = attached.Host
 
 // AttachOptions describe servers to register.
 type AttachOptions struct {
@@ -55,7 +57,11 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	if rec.Type == "" {
 		rec.Type = detectServerKind(ctx, rec.Instances[0].URL)
 	}
-	env, err := c.newEnvFromInstances(rec, rec.Instances)
+	op, err := attached.New(backend.Deps{}).Open(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	env, err := c.newEnv(op)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +80,7 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	}
 	defer unlock()
 	err = c.store.Update(ctx, func(f *state.File) error {
-		if prev, ok := f.Environments[name]; ok && !prev.Attached {
+		if prev, ok := f.Environments[name]; ok && recordedBackend(prev) != backend.KindAttached {
 			return errs.New(errs.Conflict, "%s is an environment rfenv started; `rfenv down %s` first, or attach under another name", name, name)
 		}
 		f.Environments[name] = rec

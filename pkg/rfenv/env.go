@@ -3,12 +3,9 @@ package rfenv
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -19,7 +16,9 @@ type Env struct {
 	c    *Client
 	rec  *state.Environment
 	pool *pool.Pool
-	kube *kubeEnv // set for an environment on Kubernetes: follows its pods
+	// watch keeps the pool's endpoints current for backends whose replicas come and go on their
+	// own (Kubernetes pods); nil otherwise.
+	watch backend.Watcher
 }
 
 // Name is the environment's name.
@@ -69,7 +68,9 @@ func (e *Env) Stats(ctx context.Context) pool.Stats { return e.statsWithContaine
 // Close removes the environment's replicas and forgets it (the same as `rfenv down NAME`).
 func (e *Env) Close(ctx context.Context) error {
 	e.pool.Close()
-	e.kube.stop()
+	if e.watch != nil {
+		e.watch.Stop()
+	}
 	_, err := e.c.Down(ctx, []string{e.rec.Name}, DownOptions{})
 	return err
 }
@@ -77,7 +78,9 @@ func (e *Env) Close(ctx context.Context) error {
 // Release closes this process's connections to the replicas and leaves them running.
 func (e *Env) Release() {
 	e.pool.Close()
-	e.kube.stop()
+	if e.watch != nil {
+		e.watch.Stop()
+	}
 }
 
 // EnvOption adjusts how an Env calls its replicas.
@@ -106,45 +109,43 @@ func WithCallTimeout(d time.Duration) EnvOption {
 // separate processes (one `rfenv call` each) still take turns.
 func WithSharedRoundRobin() EnvOption { return func(o *envConfig) { o.sharedRR = true } }
 
-// Get returns the environment named name from the state file, ready to call. It makes no Docker
-// calls: replicas are reached at the addresses recorded by up.
+// Get returns the environment named name from the state file, ready to call. On Docker hosts it
+// makes no Docker calls: replicas are reached at the addresses recorded by up; on Kubernetes it lists
+// the current pods (one API request) and follows them while the Env is held.
 func (c *Client) Get(ctx context.Context, name string, opts ...EnvOption) (*Env, error) {
 	rec, err := c.store.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if sp, ok := kubeSpec(rec); ok {
-		// Pods come and go with the Deployment: list the current ones (one API request).
-		return c.getKube(ctx, rec, sp, opts...)
+	b, err := c.backendOf(rec)
+	if err != nil {
+		return nil, err
 	}
-	return c.newEnvFromInstances(rec, rec.Instances, opts...)
+	op, err := b.Open(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return c.newEnv(op, opts...)
 }
 
-// newEnvFromInstances makes an Env over recorded instances: containers at their addresses (through
-// the host's SSH connection for remote ones), or attached servers at their URLs.
-func (c *Client) newEnvFromInstances(rec *state.Environment, instances []state.Instance, opts ...EnvOption) (*Env, error) {
-	eps := make([]pool.Endpoint, 0, len(instances))
-	for _, in := range instances {
-		ep := pool.Endpoint{Index: in.Index, Host: in.Host}
-		port := in.Port
-		if port == 0 {
-			port = rec.Port
+// newEnv makes an Env over what a backend opened, with the same options as Get, and starts following
+// its replicas if the backend watches them.
+func (c *Client) newEnv(op backend.Opened, opts ...EnvOption) (*Env, error) {
+	env, err := c.envFromEndpoints(op.Env, op.Endpoints, opts...)
+	if err != nil {
+		if op.Watcher != nil {
+			op.Watcher.Stop()
 		}
-		switch {
-		case in.URL != "":
-			ep.Address = strings.TrimPrefix(in.URL, "http://")
-		default:
-			ep.Address = net.JoinHostPort(in.Address, strconv.Itoa(port))
-		}
-		if sp, err := host.Parse(in.Host); err == nil && sp.Kind == host.SSH {
-			ep.Dialer = &lazyHostDialer{c: c, spec: sp}
-		}
-		eps = append(eps, ep)
+		return nil, err
 	}
-	return c.envFromEndpoints(rec, eps, opts...)
+	if op.Watcher != nil {
+		env.watch = op.Watcher
+		op.Watcher.Start(env.pool.SetEndpoints)
+	}
+	return env, nil
 }
 
-// envFromEndpoints makes an Env over explicit endpoints, with the same options as Get.
+// envFromEndpoints makes an Env over explicit endpoints.
 func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, opts ...EnvOption) (*Env, error) {
 	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, Logger: c.log}}
 	for _, o := range opts {
@@ -160,20 +161,6 @@ func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, o
 		return nil, err
 	}
 	return &Env{c: c, rec: rec, pool: p}, nil
-}
-
-// lazyHostDialer connects to a remote host only when a call first needs it.
-type lazyHostDialer struct {
-	c    *Client
-	spec host.Spec
-}
-
-func (d *lazyHostDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := d.c.conn(ctx, d.spec)
-	if err != nil {
-		return nil, err
-	}
-	return conn.DialContext(ctx, network, addr)
 }
 
 // List returns the environments in the state file.

@@ -1,4 +1,4 @@
-package rfenv
+package backend
 
 import (
 	"crypto/hmac"
@@ -9,10 +9,10 @@ import (
 	"strings"
 )
 
-// configHash identifies an environment's configuration, so that up reuses replicas only when nothing
+// ConfigHash identifies an environment's configuration, so that up reuses replicas only when nothing
 // changed. It covers variable values, which are secrets, so it is keyed with the environment's token:
 // the label it lands in cannot be used to test guesses of a secret by anyone without the token.
-func configHash(token string, img imageInfo, kind string, o UpOptions) string {
+func ConfigHash(token string, img ImageInfo, kind string, o UpOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "image=%s\nkind=%s\nport=%d\n", img.ID, kind, img.Port)
 	// Hosts whose image of the tag is another build (only those, so that the hash of a single image
