@@ -59,7 +59,7 @@ func TestPlanReplicas(t *testing.T) {
 		{name: "a running replica of another configuration is a conflict", placement: []host.Spec{a},
 			found: []existing{ctr(ca, "c0", 0, "old", true, "10.0.0.2")}, conflict: true},
 		{name: "force recreates even matching replicas", placement: []host.Spec{a, a}, force: true,
-			found: []existing{ctr(ca, "c0", 0, "old", true, "10.0.0.2"), ctr(ca, "c1", 1, "h", true, "10.0.0.3")},
+			found:  []existing{ctr(ca, "c0", 0, "old", true, "10.0.0.2"), ctr(ca, "c1", 1, "h", true, "10.0.0.3")},
 			create: []int{0, 1}, remove: []string{"c0", "c1"}},
 		{name: "a stopped replica of another configuration is no conflict", placement: []host.Spec{a},
 			found: []existing{ctr(ca, "c0", 0, "old", false, "")}, create: []int{0}, remove: []string{"c0"}},
