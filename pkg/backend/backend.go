@@ -18,9 +18,9 @@ import (
 
 // Kinds of backend, as state entries record them (state.Environment.Backend).
 const (
-	KindDocker   = "docker"
-	KindKube     = "kubernetes"
-	KindAttached = "attached"
+	KindDocker   = state.BackendDocker
+	KindKube     = state.BackendKube
+	KindAttached = state.BackendAttached
 )
 
 // Backend runs and reaches the replicas of environments in one kind of place.

@@ -45,7 +45,7 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	if err := pool.ValidateStrategy(o.Balancer); err != nil {
 		return nil, err
 	}
-	rec := &state.Environment{Name: name, Type: o.Type, Token: o.Token, Balancer: o.Balancer, Attached: true,
+	rec := &state.Environment{Name: name, Type: o.Type, Token: o.Token, Balancer: o.Balancer, Attached: true, Backend: backend.KindAttached,
 		Hosts: []string{AttachedHost}, CreatedAt: time.Now().UTC()}
 	for i, raw := range urls {
 		addr, err := urlAddress(raw)

@@ -83,8 +83,12 @@ func (c *Client) groupByBackend(specs []host.Spec) ([]backend.Backend, map[strin
 	return order, by
 }
 
-// recordedBackend is the kind of backend an entry was brought up with.
+// recordedBackend is the kind of backend an entry was brought up with: the one it records (every
+// entry of schema 2 does), else the one its hosts imply, as schema 1 decided it.
 func recordedBackend(rec *state.Environment) string {
+	if rec.Backend != "" {
+		return rec.Backend
+	}
 	if rec.Attached {
 		return backend.KindAttached
 	}

@@ -73,7 +73,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	// Record the environment before starting anything, so an interrupted up leaves an entry that
 	// `rfenv down NAME` finds (the containers are labelled as well, for `down --orphans`).
 	rec := &state.Environment{
-		Name: o.Name, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
+		Name: o.Name, Backend: backend.KindDocker, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
 		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: backend.SpecStrings(specs),
 		CreatedAt: time.Now().UTC(),
 	}

@@ -112,7 +112,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	}
 
 	rec := &state.Environment{
-		Name: o.Name, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
+		Name: o.Name, Backend: backend.KindKube, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
 		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: []string{spec.Raw},
 		CreatedAt: time.Now().UTC(),
 	}
