@@ -1,11 +1,14 @@
 package backend
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"sort"
 	"strings"
 
+	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
 )
@@ -89,3 +92,17 @@ type InterruptedError struct {
 
 func (e *InterruptedError) Error() string { return e.Msg }
 func (e *InterruptedError) Unwrap() error { return e.Cause }
+
+// Interrupted is the one rule, for every backend, of an operation that failed after its ctx was
+// cancelled (Ctrl-C): it is an interruption (exit 130), whatever error the cancellation surfaced as
+// (requests cut short report themselves as infrastructure errors). A ctx deadline is not an
+// interruption: its error stays. msg says what was cleaned up.
+func Interrupted(ctx context.Context, err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
+		return errs.Wrap(errs.Interrupted, &InterruptedError{Msg: msg, Cause: err})
+	}
+	return err
+}

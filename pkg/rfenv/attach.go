@@ -39,6 +39,9 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	if len(urls) == 0 {
 		return nil, errs.New(errs.Usage, "attach %s: give at least one server URL, e.g. http://10.0.0.5:8000", name)
 	}
+	if o.Type != "" && !protocol.ValidKind(o.Type) {
+		return nil, errs.New(errs.Usage, "attach %s: server type %q: use %s or %s (or leave it empty to detect it)", name, o.Type, protocol.KindFunction, protocol.KindHTTP)
+	}
 	if o.Balancer == "" {
 		o.Balancer = protocol.DefaultBalancer
 	}

@@ -2,6 +2,7 @@ package rfenv
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
@@ -34,10 +35,6 @@ func (c *Client) Down(ctx context.Context, names []string, o DownOptions) ([]Dow
 	if len(names) == 0 {
 		return nil, errs.New(errs.Usage, "no environment named: rfenv down NAME... (or --all)")
 	}
-	f, err := c.store.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
 	extra, err := host.ParseAll(o.Hosts)
 	if err != nil {
 		return nil, err
@@ -46,7 +43,7 @@ func (c *Client) Down(ctx context.Context, names []string, o DownOptions) ([]Dow
 	g, gctx := errgroup.WithContext(ctx)
 	for i, name := range names {
 		g.Go(func() error {
-			r, err := c.downOne(gctx, name, f.Environments[name], extra, len(o.Hosts) > 0)
+			r, err := c.downOne(gctx, name, extra, len(o.Hosts) > 0)
 			results[i] = r
 			return err
 		})
@@ -79,13 +76,24 @@ func (c *Client) DownAll(ctx context.Context, o DownOptions) ([]DownResult, erro
 	return c.Down(ctx, names, o)
 }
 
-func (c *Client) downOne(ctx context.Context, name string, rec *state.Environment, extra []host.Spec, explicitHosts bool) (DownResult, error) {
+// downLocking runs just before downOne takes the environment's lock (a test seam: an up that
+// changes the entry while down waits for the lock).
+var downLocking = func(name string) {}
+
+func (c *Client) downOne(ctx context.Context, name string, extra []host.Spec, explicitHosts bool) (DownResult, error) {
 	res := DownResult{Name: name}
+	downLocking(name)
 	unlock, err := c.lockEnv(ctx, name)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
+	// The entry is read under the lock: an up that held it may have changed the hosts (or replaced
+	// an attached entry) while this down waited.
+	rec, err := c.store.Get(ctx, name)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return res, err
+	}
 	if rec != nil && recordedBackend(rec) == backend.KindAttached {
 		res.Attached = true
 		return res, nil

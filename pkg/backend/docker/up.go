@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -157,16 +156,7 @@ func (c *Backend) rollbackUp(ctx context.Context, name string, rec *state.Enviro
 	}); err != nil {
 		c.log.Warn("state update after failed up", "err", err)
 	}
-	// A cancelled ctx (Ctrl-C) is an interruption, whatever error the cancellation surfaced as: Docker
-	// calls cut short report it as infrastructure errors. A ctx deadline is not: its "not ready in
-	// time" error stays.
-	if errors.Is(upErr, context.Canceled) || errors.Is(ctx.Err(), context.Canceled) {
-		return errs.Wrap(errs.Interrupted, &backend.InterruptedError{
-			Msg:   fmt.Sprintf("up %s interrupted; removed the %d container(s) it had started", name, removed),
-			Cause: upErr,
-		})
-	}
-	return upErr
+	return backend.Interrupted(ctx, upErr, fmt.Sprintf("up %s interrupted; removed the %d container(s) it had started", name, removed))
 }
 
 // startReplicas creates and starts the given replica indices in parallel.

@@ -170,10 +170,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 			c.log.Warn("scale back after failed up", "err", serr)
 		}
 	}
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil && !errors.Is(err, errs.Infra) {
-		return backend.Opened{}, errs.Wrap(errs.Interrupted, fmt.Errorf("up %s interrupted; removed what it had started: %w", o.Name, err))
-	}
-	return backend.Opened{}, err
+	return backend.Opened{}, backend.Interrupted(ctx, err, fmt.Sprintf("up %s interrupted; removed what it had started", o.Name))
 }
 
 // waitKube waits for the pods, records them and returns the environment.
