@@ -35,6 +35,10 @@ func (e *explainedError) Unwrap() error { return e.err }
 // its container.
 func (e *Env) statsWithContainers(ctx context.Context) pool.Stats {
 	st := e.pool.Stats(ctx)
+	// A replica that does not answer may have come back at a new address: follow it, and look again.
+	if idx := unreachable(st); len(idx) > 0 && e.follow(ctx, idx) {
+		st = e.pool.Stats(ctx)
+	}
 	for i := range st.Instances {
 		s := &st.Instances[i]
 		if s.Healthy || (s.Status != "unreachable" && s.Status != "unauthorized") {
@@ -49,9 +53,10 @@ func (e *Env) statsWithContainers(ctx context.Context) pool.Stats {
 
 // problem asks the environment's backend what is wrong with a replica.
 func (e *Env) problem(ctx context.Context, replica int, afterCall bool) string {
-	b, err := e.c.backendOf(e.rec)
+	rec := e.record()
+	b, err := e.c.backendOf(rec)
 	if err != nil {
 		return ""
 	}
-	return b.Explain(ctx, e.rec, replica, afterCall)
+	return b.Explain(ctx, rec, replica, afterCall)
 }

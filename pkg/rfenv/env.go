@@ -3,6 +3,7 @@ package rfenv
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/rfenv/rfenv/pkg/backend"
@@ -19,31 +20,26 @@ type Env struct {
 	// watch keeps the pool's endpoints current for backends whose replicas come and go on their
 	// own (Kubernetes pods); nil otherwise.
 	watch backend.Watcher
+
+	recMu    sync.RWMutex // guards rec, which follow replaces when a replica moved (see follow.go)
+	followMu sync.Mutex   // one follow at a time
 }
 
 // Name is the environment's name.
-func (e *Env) Name() string { return e.rec.Name }
+func (e *Env) Name() string { return e.record().Name }
 
 // Record is the environment as the state file records it.
-func (e *Env) Record() state.Environment { return *e.rec }
+func (e *Env) Record() state.Environment { return *e.record() }
 
 // Call calls method with keyword arguments (a map, a struct, or nil) and returns its JSON result.
 // The context's deadline is enforced by the server too: an async method is cancelled there.
 func (e *Env) Call(ctx context.Context, method string, kwargs any) (json.RawMessage, error) {
-	res, err := e.pool.Call(ctx, pool.Request{Method: method, Kwargs: kwargs})
-	if err != nil {
-		return nil, e.Explain(ctx, err)
-	}
-	return res, nil
+	return e.call(ctx, pool.Request{Method: method, Kwargs: kwargs})
 }
 
 // CallArgs calls method with positional and keyword arguments.
 func (e *Env) CallArgs(ctx context.Context, method string, args []any, kwargs any) (json.RawMessage, error) {
-	res, err := e.pool.Call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
-	if err != nil {
-		return nil, e.Explain(ctx, err)
-	}
-	return res, nil
+	return e.call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
 }
 
 // CallInto calls method and decodes its result into out.
@@ -71,7 +67,7 @@ func (e *Env) Close(ctx context.Context) error {
 	if e.watch != nil {
 		e.watch.Stop()
 	}
-	_, err := e.c.Down(ctx, []string{e.rec.Name}, DownOptions{})
+	_, err := e.c.Down(ctx, []string{e.Name()}, DownOptions{})
 	return err
 }
 

@@ -130,8 +130,3 @@ func (c *Backend) connectAll(ctx context.Context, specs []host.Spec) (map[string
 	}
 	return out, nil
 }
-
-// Follow implements backend.Follower (see follow.go).
-func (c *Backend) Follow(ctx context.Context, rec *state.Environment, replica int) (state.Instance, bool, error) {
-	return state.Instance{}, false, nil
-}
