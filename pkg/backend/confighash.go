@@ -34,6 +34,9 @@ func ConfigHash(token string, img ImageInfo, kind string, o UpOptions) string {
 	for _, v := range o.Volumes {
 		fmt.Fprintf(&b, "volume=%s\n", v)
 	}
+	if o.PullPolicy != "" { // Kubernetes only: Docker hashes stay what they were
+		fmt.Fprintf(&b, "pull_policy=%s\n", o.PullPolicy)
+	}
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte(b.String()))
 	return hex.EncodeToString(m.Sum(nil))

@@ -111,7 +111,7 @@ func (s Spec) deployment() *appsv1.Deployment {
 	}
 	replicas := int32(s.Replicas)
 	grace := int64(PreStopSeconds + 8)
-	no := false
+	no, yes := false, true
 	maxUnavailable := intstr.FromInt32(0)
 	maxSurge := intstr.FromString("25%")
 	return &appsv1.Deployment{
@@ -135,6 +135,9 @@ func (s Spec) deployment() *appsv1.Deployment {
 					AutomountServiceAccountToken:  &no,
 					EnableServiceLinks:            &no,
 					TerminationGracePeriodSeconds: &grace,
+					// The pod's pause process becomes PID 1 and reaps orphaned processes, as
+					// docker-init does for Docker replicas; the shim is not PID 1 and never reaps.
+					ShareProcessNamespace: &yes,
 					Containers: []corev1.Container{{
 						Name:            ContainerName,
 						Image:           s.Image,

@@ -41,6 +41,9 @@ func kubeCheckOptions(o *backend.UpOptions) (gpus int, err error) {
 	if o.Pull && o.PullPolicy == "" {
 		o.PullPolicy = string(corev1.PullAlways) // --pull: the cluster pulls the image for each pod
 	}
+	if o.PullPolicy == "" {
+		o.PullPolicy = protocol.DefaultPullPolicy // so that the default and its explicit value hash alike
+	}
 	switch corev1.PullPolicy(o.PullPolicy) {
 	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
@@ -106,7 +109,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	if token == "" || o.ForceRecreate {
 		token = backend.NewToken()
 	}
-	hash := backend.ConfigHash(token, img, kind, o)
+	hash := kubeHash(token, image, img, kind, o)
 	if ex.Deployment != nil && ex.ConfigHash() != hash && !o.ForceRecreate {
 		return backend.Opened{}, &backend.ConfigConflictError{Env: o.Name, Where: spec.Raw}
 	}
@@ -247,4 +250,12 @@ func (h *healthProber) close() {
 	for _, d := range h.dialers {
 		d.Close()
 	}
+}
+
+// kubeHash is the configuration hash of a Deployment. It names the image by the reference the
+// cluster pulls, not by an ID from this machine's Docker daemon (which may not have the image, or
+// have another build of the tag): the same up from any machine hashes alike. The pull policy is part
+// of it, so that changing it is not silently ignored.
+func kubeHash(token, image string, img backend.ImageInfo, kind string, o backend.UpOptions) string {
+	return backend.ConfigHash(token, backend.ImageInfo{ID: image, Kind: img.Kind, Port: img.Port}, kind, o)
 }
