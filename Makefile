@@ -23,13 +23,20 @@ build:
 base-image:
 	RFENV_BASE_IMAGE=$(BASE_IMAGE) ./scripts/base-image.sh
 
-## test: everything CI runs — lint, the shim's Python tests, unit and end-to-end Go tests
-test: lint base-image test-shim
+## test: everything CI runs — lint, the shim's Python tests, the race detector on what runs without
+## Docker and on the pool, then unit and end-to-end Go tests
+test: lint base-image test-shim test-race
 	$(GO) test $(TEST_FLAGS) ./...
 
-## test-unit: tests that need no Docker daemon
+## test-race: the race detector on every test that needs no Docker daemon, and on the pool package
+test-race:
+	$(GO) test $(TEST_FLAGS) -race -short -run '^(Test|Fuzz)' ./...
+	$(GO) test $(TEST_FLAGS) -race ./pkg/pool/
+
+## test-unit: tests that need no Docker daemon (checked with DOCKER_HOST=unix:///nonexistent); the
+## runnable Examples start containers, so they are left to `make test`
 test-unit:
-	$(GO) test $(TEST_FLAGS) -short ./...
+	$(GO) test $(TEST_FLAGS) -short -run '^(Test|Fuzz)' ./...
 
 ## test-e2e: only the end-to-end tests (real Docker daemon, real images)
 test-e2e: base-image

@@ -74,44 +74,44 @@ func TestCompletionStatic(t *testing.T) {
 func TestE2ECompletion(t *testing.T) {
 	c := newCLI(t, e2e.StateDir(t))
 	tag := e2e.Image(t, "actor")
-	c.ok("up", tag, "--name", "rfx-compl", "--replicas", "2")
-	c.ok("up", e2e.Image(t, "module"), "--name", "rfx-compm")
+	c.ok("up", tag, "--name", e2e.Name("rfx-compl"), "--replicas", "2")
+	c.ok("up", e2e.Image(t, "module"), "--name", e2e.Name("rfx-compm"))
 
 	for _, cmd := range []string{"call", "methods", "stats", "logs", "down"} {
 		c.expectCompletion("rfx-compl,rfx-compm", noFile, cmd, "")
-		c.expectCompletion("rfx-compm", noFile, cmd, "rfx-compm")
+		c.expectCompletion(e2e.Name("rfx-compm"), noFile, cmd, e2e.Name("rfx-compm"))
 	}
-	c.expectCompletion("", noFile, "methods", "rfx-compl", "")       // one name only
-	c.expectCompletion("rfx-compm", noFile, "down", "rfx-compl", "") // names not given yet
+	c.expectCompletion("", noFile, "methods", e2e.Name("rfx-compl"), "")                 // one name only
+	c.expectCompletion(e2e.Name("rfx-compm"), noFile, "down", e2e.Name("rfx-compl"), "") // names not given yet
 	// Descriptions say what the environment is.
-	if r := c.ok("__complete", "stats", "rfx-compl"); !strings.Contains(r.stdout, "rfx-compl\tfunction, 2 replica(s) of "+tag) {
+	if r := c.ok("__complete", "stats", e2e.Name("rfx-compl")); !strings.Contains(r.stdout, "rfx-compl\tfunction, 2 replica(s) of "+tag) {
 		t.Errorf("environment description: %q", r.stdout)
 	}
 
 	// Methods, asked of the running environment: public ones only.
-	got, d := c.complete("call", "rfx-compl", "")
+	got, d := c.complete("call", e2e.Name("rfx-compl"), "")
 	if d != noFile || !strings.Contains(","+strings.Join(got, ",")+",", ",add,echo,fail,") || strings.Contains(strings.Join(got, ","), "_private") {
 		t.Errorf("methods = %v (directive %d)", got, d)
 	}
-	c.expectCompletion("sleep,sleep_sync", noFile, "call", "rfx-compl", "sle")
-	c.expectCompletion("double,shout", noFile, "call", "rfx-compm", "")
-	if r := c.ok("__complete", "call", "rfx-compl", "ad"); !strings.Contains(r.stdout, "add\t(a: int, b: int = 1) -> int  Add two integers.") {
+	c.expectCompletion("sleep,sleep_sync", noFile, "call", e2e.Name("rfx-compl"), "sle")
+	c.expectCompletion("double,shout", noFile, "call", e2e.Name("rfx-compm"), "")
+	if r := c.ok("__complete", "call", e2e.Name("rfx-compl"), "ad"); !strings.Contains(r.stdout, "add\t(a: int, b: int = 1) -> int  Add two integers.") {
 		t.Errorf("method description: %q", r.stdout)
 	}
-	c.expectCompletion("", noFile, "call", "rfx-compl", "add", "")
+	c.expectCompletion("", noFile, "call", e2e.Name("rfx-compl"), "add", "")
 
 	// --arg parameter names, without those already given, with no space after "k=".
-	c.expectCompletion("a=,b=", noFileNoSpace, "call", "rfx-compl", "add", "--arg", "")
-	c.expectCompletion("b=", noFileNoSpace, "call", "rfx-compl", "add", "--arg", "a=1", "--arg", "")
-	c.expectCompletion("b=", noFileNoSpace, "call", "rfx-compl", "add", "-a", "a=1", "--arg-str", "")
-	c.expectCompletion("seconds=", noFileNoSpace, "call", "rfx-compl", "sleep", "--arg", "s")
-	c.expectCompletion("", noFile, "call", "rfx-compl", "add", "--arg", "a=")
-	c.expectCompletion("", noFile, "call", "rfx-compl", "nope", "--arg", "")
-	if r := c.ok("__complete", "call", "rfx-compl", "add", "--arg", ""); !strings.Contains(r.stdout, "a=\tint, required") || !strings.Contains(r.stdout, "b=\tint, default 1") {
+	c.expectCompletion("a=,b=", noFileNoSpace, "call", e2e.Name("rfx-compl"), "add", "--arg", "")
+	c.expectCompletion("b=", noFileNoSpace, "call", e2e.Name("rfx-compl"), "add", "--arg", "a=1", "--arg", "")
+	c.expectCompletion("b=", noFileNoSpace, "call", e2e.Name("rfx-compl"), "add", "-a", "a=1", "--arg-str", "")
+	c.expectCompletion("seconds=", noFileNoSpace, "call", e2e.Name("rfx-compl"), "sleep", "--arg", "s")
+	c.expectCompletion("", noFile, "call", e2e.Name("rfx-compl"), "add", "--arg", "a=")
+	c.expectCompletion("", noFile, "call", e2e.Name("rfx-compl"), "nope", "--arg", "")
+	if r := c.ok("__complete", "call", e2e.Name("rfx-compl"), "add", "--arg", ""); !strings.Contains(r.stdout, "a=\tint, required") || !strings.Contains(r.stdout, "b=\tint, default 1") {
 		t.Errorf("parameter descriptions: %q", r.stdout)
 	}
 
-	c.expectCompletion("0,1", noFile, "logs", "rfx-compl", "--replica", "")
+	c.expectCompletion("0,1", noFile, "logs", e2e.Name("rfx-compl"), "--replica", "")
 	c.ok("down", "--all")
 }
 

@@ -64,7 +64,7 @@ func TestE2EAttach(t *testing.T) {
 	if len(ls) != 1 || !ls[0].Attached {
 		t.Errorf("ls = %+v", ls)
 	}
-	c.fails(ExitUsage, "attach", "bad", "not a url!")
+	c.fails(ExitUsage, "attach", e2e.Name("bad"), "not a url!")
 	// A wrong token is refused by the servers themselves.
 	c.ok("attach", "wrongtoken", url1, "--token", "guess")
 	if r := c.fails(ExitInfra, "call", "wrongtoken", "add", "--arg", "a=1"); !strings.Contains(r.stderr, "token") {
@@ -84,10 +84,10 @@ func TestE2EAttach(t *testing.T) {
 	// An http server started outside rfenv.
 	ip3 := startOutside(t, e2e.Image(t, "http"))
 	e2e.Eventually(t, 20*time.Second, "attach to the http server", func() bool {
-		return c.run("attach", "web", "http://"+ip3+":8000").code == 0
+		return c.run("attach", e2e.Name("web"), "http://"+ip3+":8000").code == 0
 	})
-	if got := strings.TrimSpace(c.ok("call", "web", "add", "--arg", "a=2").stdout); got != `{"sum":3}` {
+	if got := strings.TrimSpace(c.ok("call", e2e.Name("web"), "add", "--arg", "a=2").stdout); got != `{"sum":3}` {
 		t.Errorf("http add = %s", got)
 	}
-	c.ok("down", "web")
+	c.ok("down", e2e.Name("web"))
 }

@@ -33,8 +33,14 @@ func newCLI(t testing.TB, stateDir string) *cli {
 		"XDG_CONFIG_HOME": cfgHome,
 		"HOME":            os.Getenv("HOME"),
 		"PATH":            os.Getenv("PATH"),
+		// A loaded CI machine can take more than the default minute to start many replicas at once.
+		"RFENV_READY_TIMEOUT": testReadyTimeout,
 	}}
 }
+
+// testReadyTimeout is how long ups in tests wait for replicas: waits end when the replicas answer,
+// so a generous bound costs a passing test nothing.
+const testReadyTimeout = "10m"
 
 func (c *cli) getenv(k string) string { return c.env[k] }
 

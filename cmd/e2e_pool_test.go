@@ -14,10 +14,10 @@ import (
 // counter beside the state file.
 func TestE2ERoundRobinAcrossProcesses(t *testing.T) {
 	c := newCLI(t, e2e.StateDir(t))
-	c.ok("up", e2e.Image(t, "actor"), "--name", "cli-rr", "--replicas", "3", "--lb", "round_robin")
+	c.ok("up", e2e.Image(t, "actor"), "--name", e2e.Name("cli-rr"), "--replicas", "3", "--lb", "round_robin")
 	seen := map[string]int{}
 	for i := 0; i < 30; i++ {
-		r := strings.Trim(strings.TrimSpace(c.ok("call", "cli-rr", "replica").stdout), `"`)
+		r := strings.Trim(strings.TrimSpace(c.ok("call", e2e.Name("cli-rr"), "replica").stdout), `"`)
 		seen[r]++
 	}
 	if seen["0"] != 10 || seen["1"] != 10 || seen["2"] != 10 {
@@ -29,13 +29,13 @@ func TestE2ERoundRobinAcrossProcesses(t *testing.T) {
 // exit code says whether all succeeded.
 func TestE2EBatchCLI(t *testing.T) {
 	c := newCLI(t, e2e.StateDir(t))
-	c.ok("up", e2e.Image(t, "actor"), "--name", "b", "--replicas", "2")
+	c.ok("up", e2e.Image(t, "actor"), "--name", e2e.Name("b"), "--replicas", "2")
 	var in strings.Builder
 	for i := 0; i < 200; i++ {
 		fmt.Fprintf(&in, "{\"a\": %d, \"b\": 1}\n", i)
 	}
 	c.stdin = in.String()
-	r := c.ok("call", "b", "add", "--batch", "-", "--concurrency", "8")
+	r := c.ok("call", e2e.Name("b"), "add", "--batch", "-", "--concurrency", "8")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 200 {
 		t.Fatalf("%d lines, want 200", len(lines))
@@ -47,7 +47,7 @@ func TestE2EBatchCLI(t *testing.T) {
 		}
 	}
 	c.stdin = "{\"args\": [1, 2]}\nnot json\n\n{\"a\": \"x\"}\n{\"a\": 5}\n"
-	r = c.run("call", "b", "add", "--batch", "-")
+	r = c.run("call", e2e.Name("b"), "add", "--batch", "-")
 	if r.code == 0 {
 		t.Fatal("a batch with failed lines must exit non-zero")
 	}
@@ -66,7 +66,7 @@ func TestE2EBatchCLI(t *testing.T) {
 			t.Errorf("line %d = %s, want %s", i, l, want[i])
 		}
 	}
-	st := decodeJSON[pool.Stats](t, c.ok("stats", "b", "--json").stdout)
+	st := decodeJSON[pool.Stats](t, c.ok("stats", e2e.Name("b"), "--json").stdout)
 	if st.TotalRequests != 203 {
 		t.Errorf("servers saw %d calls, want 203 (200 + 3 that reached them)", st.TotalRequests)
 	}

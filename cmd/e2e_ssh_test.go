@@ -148,11 +148,11 @@ func TestE2ESSHAuth(t *testing.T) {
 		os.Remove(keyPath) // only the agent can sign now
 		t.Setenv("SSH_AUTH_SOCK", sock)
 		flags := []string{"--ssh-known-hosts", knownHostsFor(t, s), "--ssh-config", "none"}
-		upCallDown(t, c, flags, "sshagent", s.Target(""))
+		upCallDown(t, c, flags, e2e.Name("sshagent"), s.Target(""))
 
 		// Without the agent no key is left: a clear authentication error, exit 4.
 		t.Setenv("SSH_AUTH_SOCK", "")
-		r := c.fails(ExitInfra, with(flags, "up", e2e.Image(t, "actor"), "--name", "sshagent", "--host", s.Target(""))...)
+		r := c.fails(ExitInfra, with(flags, "up", e2e.Image(t, "actor"), "--name", e2e.Name("sshagent"), "--host", s.Target(""))...)
 		if !strings.Contains(r.stderr, "no ssh key") || !strings.Contains(r.stderr, "127.0.0.1") {
 			t.Errorf("up without a usable key: %s", r.stderr)
 		}
@@ -207,7 +207,7 @@ func TestE2ESSHHostKeys(t *testing.T) {
 	// Unknown: known_hosts does not exist yet.
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	flags := []string{"--ssh-known-hosts", kh, "--ssh-config", "none", "--ssh-identity", s.ClientKeyPath}
-	r := c.fails(ExitInfra, with(flags, "up", image, "--name", "hk", "--host", spec)...)
+	r := c.fails(ExitInfra, with(flags, "up", image, "--name", e2e.Name("hk"), "--host", spec)...)
 	for _, want := range []string{hostName, fingerprint, s.KnownHostsLine(), "--ssh-accept-new", kh, "unknown"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("unknown host key: stderr lacks %q:\n%s", want, r.stderr)
@@ -219,7 +219,7 @@ func TestE2ESSHHostKeys(t *testing.T) {
 	nothingRuns("unknown host key")
 
 	// --ssh-accept-new trusts it, records it, and up goes on.
-	c.ok(with(flags, "--ssh-accept-new", "up", image, "--name", "hk", "--host", spec)...)
+	c.ok(with(flags, "--ssh-accept-new", "up", image, "--name", e2e.Name("hk"), "--host", spec)...)
 	verify, err := knownhosts.New(kh)
 	if err != nil {
 		t.Fatal(err)
@@ -228,10 +228,10 @@ func TestE2ESSHHostKeys(t *testing.T) {
 		t.Fatalf("--ssh-accept-new did not record the server's key in %s: %v", kh, err)
 	}
 	// Accepted: the recorded key is enough from now on.
-	if got := unquote(c.ok(with(flags, "call", "hk", "replica")...).stdout); got != "0" {
+	if got := unquote(c.ok(with(flags, "call", e2e.Name("hk"), "replica")...).stdout); got != "0" {
 		t.Fatalf("replica = %q", got)
 	}
-	c.ok(with(flags, "down", "hk")...)
+	c.ok(with(flags, "down", e2e.Name("hk"))...)
 	nothingRuns("down")
 
 	// Changed: known_hosts holds another key for the server.
@@ -241,7 +241,7 @@ func TestE2ESSHHostKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, extra := range [][]string{nil, {"--ssh-accept-new"}} {
-		r := c.fails(ExitInfra, with(append(slices.Clone(flags), extra...), "up", image, "--name", "hk", "--host", spec)...)
+		r := c.fails(ExitInfra, with(append(slices.Clone(flags), extra...), "up", image, "--name", e2e.Name("hk"), "--host", spec)...)
 		for _, want := range []string{"CHANGED", hostName, fingerprint, ssh.FingerprintSHA256(other), kh + ":1", s.KnownHostsLine()} {
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("changed host key %v: stderr lacks %q:\n%s", extra, want, r.stderr)
@@ -270,7 +270,7 @@ func TestE2ESSHMixedPool(t *testing.T) {
 	flags := sshFlags(knownHostsFor(t, a, b), a, b)
 	hosts := []string{"localhost", a.Target(""), b.Target("")}
 	want := []string{"localhost", canonical(t, a.Target("")), canonical(t, b.Target("")), "localhost"}
-	upArgs := []string{"up", e2e.Image(t, "actor"), "--name", "mix", "--lb", "round_robin", "--json"}
+	upArgs := []string{"up", e2e.Image(t, "actor"), "--name", e2e.Name("mix"), "--lb", "round_robin", "--json"}
 	for _, h := range hosts {
 		upArgs = append(upArgs, "--host", h)
 	}
@@ -287,7 +287,7 @@ func TestE2ESSHMixedPool(t *testing.T) {
 	if n := len(e2e.List(t, docker, id)); n != 4 {
 		t.Fatalf("%d containers on the daemon, want 4", n)
 	}
-	rec := readState(t, dir).Environments["mix"]
+	rec := readState(t, dir).Environments[e2e.Name("mix")]
 	if rec == nil || len(rec.Instances) != 4 || !slices.Equal(rec.Hosts, want[:3]) {
 		t.Fatalf("state file entry = %+v", rec)
 	}
@@ -300,12 +300,12 @@ func TestE2ESSHMixedPool(t *testing.T) {
 	// Round robin over separate processes: every replica, through every kind of host, answers.
 	seen := map[string]int{}
 	for range 12 {
-		seen[unquote(c.ok(with(flags, "call", "mix", "replica")...).stdout)]++
+		seen[unquote(c.ok(with(flags, "call", e2e.Name("mix"), "replica")...).stdout)]++
 	}
 	if seen["0"] != 3 || seen["1"] != 3 || seen["2"] != 3 || seen["3"] != 3 {
 		t.Errorf("12 round-robin calls reached %v, want 3 on each replica", seen)
 	}
-	st := decodeJSON[pool.Stats](t, c.ok(with(flags, "stats", "mix", "--json")...).stdout)
+	st := decodeJSON[pool.Stats](t, c.ok(with(flags, "stats", e2e.Name("mix"), "--json")...).stdout)
 	if st.TotalInstances != 4 || st.HealthyInstances != 4 || st.TotalRequests < 12 {
 		t.Errorf("stats: %d/%d healthy, %d requests; want 4/4, 12", st.HealthyInstances, st.TotalInstances, st.TotalRequests)
 	}
@@ -324,7 +324,7 @@ func TestE2ESSHMixedPool(t *testing.T) {
 			t.Errorf("ls replica %d on %q, want %q", i, in.Host, want[i])
 		}
 	}
-	if table := c.ok(with(flags, "stats", "mix")...).stdout; !strings.Contains(table, want[1]) || !strings.Contains(table, want[2]) {
+	if table := c.ok(with(flags, "stats", e2e.Name("mix"))...).stdout; !strings.Contains(table, want[1]) || !strings.Contains(table, want[2]) {
 		t.Errorf("the stats table does not name the hosts:\n%s", table)
 	}
 
@@ -350,7 +350,7 @@ func TestE2ESSHMixedPool(t *testing.T) {
 		t.Fatalf("after scaling down, %d containers run (replicas 2 and 3 should be gone)", len(left))
 	}
 
-	r := c.ok(with(flags, "down", "mix", "--json")...)
+	r := c.ok(with(flags, "down", e2e.Name("mix"), "--json")...)
 	rep := decodeJSON[struct {
 		Environments []struct {
 			Name    string `json:"name"`
@@ -407,7 +407,7 @@ func TestE2ESSHBuildOnRemote(t *testing.T) {
 		t.Fatalf("the machine's daemon has %s (err %v): the build did not run remotely only", tag, err)
 	}
 
-	r = c.ok(with(flags, "up", tag, "--name", "rbuild", "--host", spec, "--no-transfer", "--replicas", "2", "--json")...)
+	r = c.ok(with(flags, "up", tag, "--name", e2e.Name("rbuild"), "--host", spec, "--no-transfer", "--replicas", "2", "--json")...)
 	up := decodeJSON[envView](t, r.stdout)
 	if len(up.Instances) != 2 || up.Instances[0].Host != canonical(t, spec) {
 		t.Fatalf("up --json = %+v", up)
@@ -417,22 +417,22 @@ func TestE2ESSHBuildOnRemote(t *testing.T) {
 			t.Errorf("replica %d at %q, want an address on the second daemon's bridge %v", in.Index, in.Address, d.Subnet)
 		}
 	}
-	if n := len(managedOn(d.Containers(t), "rbuild")); n != 2 {
+	if n := len(managedOn(d.Containers(t), e2e.Name("rbuild"))); n != 2 {
 		t.Fatalf("%d containers of rbuild on the second daemon, want 2", n)
 	}
-	if n := len(managedOn(e2e.List(t, docker, state.StateID(c.stateDir)), "rbuild")); n != 0 {
+	if n := len(managedOn(e2e.List(t, docker, state.StateID(c.stateDir)), e2e.Name("rbuild"))); n != 0 {
 		t.Fatalf("%d containers of rbuild on the machine's daemon, want 0", n)
 	}
 	seen := map[string]bool{}
 	for range 20 {
-		seen[unquote(c.ok(with(flags, "call", "rbuild", "replica")...).stdout)] = true
+		seen[unquote(c.ok(with(flags, "call", e2e.Name("rbuild"), "replica")...).stdout)] = true
 	}
 	if !seen["0"] || !seen["1"] {
 		t.Errorf("calls reached replicas %v, want 0 and 1", seen)
 	}
 
-	c.ok(with(flags, "down", "rbuild")...)
-	if left := managedOn(d.Containers(t), "rbuild"); len(left) != 0 {
+	c.ok(with(flags, "down", e2e.Name("rbuild"))...)
+	if left := managedOn(d.Containers(t), e2e.Name("rbuild")); len(left) != 0 {
 		t.Fatalf("%d containers of rbuild left on the second daemon after down", len(left))
 	}
 }
@@ -452,7 +452,7 @@ func TestE2ESSHTransfer(t *testing.T) {
 		t.Fatalf("the new daemon already has %s", image)
 	}
 
-	r := c.fails(ExitNotFound, with(flags, "up", image, "--name", "xfer", "--host", spec, "--no-transfer")...)
+	r := c.fails(ExitNotFound, with(flags, "up", image, "--name", e2e.Name("xfer"), "--host", spec, "--no-transfer")...)
 	for _, want := range []string{image, canonical(t, spec), "drop --no-transfer", "rfenv build --host " + canonical(t, spec)} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("up --no-transfer: stderr lacks %q:\n%s", want, r.stderr)
@@ -463,7 +463,7 @@ func TestE2ESSHTransfer(t *testing.T) {
 	}
 
 	// Progress on stderr even when it is not a terminal (a transfer can take minutes in CI too).
-	r = c.ok(with(flags, "up", image, "--name", "xfer", "--host", spec, "--json")...)
+	r = c.ok(with(flags, "up", image, "--name", e2e.Name("xfer"), "--host", spec, "--json")...)
 	for _, want := range []string{image + " is not on " + canonical(t, spec), "sent " + image + " to " + canonical(t, spec)} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("transfer progress on stderr lacks %q:\n%s", want, r.stderr)
@@ -479,15 +479,15 @@ func TestE2ESSHTransfer(t *testing.T) {
 	if !d.HasImage(t, image) {
 		t.Fatalf("%s is not on the second daemon after up", image)
 	}
-	if n := len(managedOn(d.Containers(t), "xfer")); n != 1 {
+	if n := len(managedOn(d.Containers(t), e2e.Name("xfer"))); n != 1 {
 		t.Fatalf("%d containers of xfer on the second daemon, want 1", n)
 	}
-	if got := unquote(c.ok(with(flags, "call", "xfer", "add", "--arg", "a=1", "--arg", "b=2")...).stdout); got != "3" {
+	if got := unquote(c.ok(with(flags, "call", e2e.Name("xfer"), "add", "--arg", "a=1", "--arg", "b=2")...).stdout); got != "3" {
 		t.Fatalf("add = %q", got)
 	}
 
 	// The image is there now: nothing is sent again, and the replica is reused.
-	r = c.ok(with(flags, "up", image, "--name", "xfer", "--host", spec, "--json")...)
+	r = c.ok(with(flags, "up", image, "--name", e2e.Name("xfer"), "--host", spec, "--json")...)
 	if strings.Contains(r.stderr, "sent ") || strings.Contains(r.stderr, "sending ") {
 		t.Errorf("the image was sent again:\n%s", r.stderr)
 	}
@@ -495,8 +495,8 @@ func TestE2ESSHTransfer(t *testing.T) {
 		t.Errorf("up again replaced the replica: %+v", again.Instances)
 	}
 
-	c.ok(with(flags, "down", "xfer")...)
-	if left := managedOn(d.Containers(t), "xfer"); len(left) != 0 {
+	c.ok(with(flags, "down", e2e.Name("xfer"))...)
+	if left := managedOn(d.Containers(t), e2e.Name("xfer")); len(left) != 0 {
 		t.Fatalf("%d containers of xfer left on the second daemon after down", len(left))
 	}
 }
@@ -522,7 +522,7 @@ func TestE2ESSHUnreachableHost(t *testing.T) {
 	noSocket := s.Target("/run/rfenv-test-no-such-docker.sock")
 	for _, bad := range []string{closed, noSocket} {
 		logins := strings.Count(s.Log(), "Accepted publickey")
-		r := c.fails(ExitInfra, with(flags, "up", e2e.Image(t, "actor"), "--name", "unreach", "--replicas", "3",
+		r := c.fails(ExitInfra, with(flags, "up", e2e.Image(t, "actor"), "--name", e2e.Name("unreach"), "--replicas", "3",
 			"--host", "localhost", "--host", s.Target(""), "--host", bad)...)
 		if !strings.Contains(r.stderr, canonical(t, bad)) {
 			t.Errorf("the error does not name the host %s:\n%s", canonical(t, bad), r.stderr)
@@ -581,37 +581,37 @@ func TestE2ESSHBuildEachHost(t *testing.T) {
 		t.Fatalf("both builds made image %s: this test needs two different images of one tag", built[0].ImageID)
 	}
 
-	up := decodeJSON[envView](t, c.ok(with(flags, append([]string{"up", tag, "--name", "each", "--replicas", "2",
+	up := decodeJSON[envView](t, c.ok(with(flags, append([]string{"up", tag, "--name", e2e.Name("each"), "--replicas", "2",
 		"--no-transfer", "--lb", "round_robin", "--json"}, hostArgs...)...)...).stdout)
 	if len(up.Instances) != 2 || up.Instances[0].Host != "localhost" || up.Instances[1].Host != canonical(t, remote) {
 		t.Fatalf("up --json = %+v", up)
 	}
-	local := managedOn(e2e.List(t, docker, state.StateID(dir)), "each")
-	far := managedOn(d.Containers(t), "each")
+	local := managedOn(e2e.List(t, docker, state.StateID(dir)), e2e.Name("each"))
+	far := managedOn(d.Containers(t), e2e.Name("each"))
 	if len(local) != 1 || len(far) != 1 || local[0].ImageID != built[0].ImageID || far[0].ImageID != built[1].ImageID {
 		t.Fatalf("replicas: %d on the machine's daemon, %d on the second; want one each, from that daemon's build", len(local), len(far))
 	}
 	seen := map[string]int{}
 	for range 4 {
-		seen[unquote(c.ok(with(flags, "call", "each", "replica")...).stdout)]++
+		seen[unquote(c.ok(with(flags, "call", e2e.Name("each"), "replica")...).stdout)]++
 	}
 	if seen["0"] != 2 || seen["1"] != 2 {
 		t.Errorf("round-robin calls reached %v, want 2 on each replica", seen)
 	}
 	// Unchanged builds: up again keeps both.
-	again := decodeJSON[envView](t, c.ok(with(flags, append([]string{"up", tag, "--name", "each", "--replicas", "2",
+	again := decodeJSON[envView](t, c.ok(with(flags, append([]string{"up", tag, "--name", e2e.Name("each"), "--replicas", "2",
 		"--no-transfer", "--lb", "round_robin", "--json"}, hostArgs...)...)...).stdout)
 	if len(again.Instances) != 2 || again.Instances[0].ID != up.Instances[0].ID || again.Instances[1].ID != up.Instances[1].ID {
 		t.Errorf("up again replaced replicas: %+v → %+v", up.Instances, again.Instances)
 	}
-	c.ok(with(flags, "down", "each")...)
-	if n := len(managedOn(e2e.List(t, docker, state.StateID(dir)), "each")) + len(managedOn(d.Containers(t), "each")); n != 0 {
+	c.ok(with(flags, "down", e2e.Name("each"))...)
+	if n := len(managedOn(e2e.List(t, docker, state.StateID(dir)), e2e.Name("each"))) + len(managedOn(d.Containers(t), e2e.Name("each"))); n != 0 {
 		t.Fatalf("%d containers left after down", n)
 	}
 
 	// The second daemon's build of the tag is broken: its replica fails, the other one is removed.
 	c.ok(with(flags, "build", e2e.EnvDir(t, "badctor"), "-t", tag, "--host", remote, "--base-image", dockertest.BaseImage())...)
-	r := c.fails(ExitInfra, with(flags, append([]string{"up", tag, "--name", "each", "--replicas", "2",
+	r := c.fails(ExitInfra, with(flags, append([]string{"up", tag, "--name", e2e.Name("each"), "--replicas", "2",
 		"--no-transfer", "--ready-timeout", "60s"}, hostArgs...)...)...)
 	for _, want := range []string{"each-1", canonical(t, remote), "CHUTES_API_KEY not set"} {
 		if !strings.Contains(r.stderr, want) {
@@ -621,7 +621,7 @@ func TestE2ESSHBuildEachHost(t *testing.T) {
 	if n := len(e2e.List(t, docker, state.StateID(dir))); n != 0 {
 		t.Errorf("%d containers left on the machine's daemon after the failed up", n)
 	}
-	if n := len(managedOn(d.Containers(t), "each")); n != 0 {
+	if n := len(managedOn(d.Containers(t), e2e.Name("each"))); n != 0 {
 		t.Errorf("%d containers left on the second daemon after the failed up", n)
 	}
 	if ls := decodeJSON[[]envView](t, c.ok("ls", "--json").stdout); len(ls) != 0 {

@@ -98,6 +98,9 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
 		p := pe.start("", "call", name, "sleep", "--arg", "seconds=30", "--timeout", "2m")
 		e2e.Eventually(t, 30*time.Second, "the call to reach a replica", func() bool { return p.exited() || inFlight(t, c, name) == 1 })
+		if p.exited() {
+			t.Fatalf("the call ended before it was interrupted: %+v", p.res)
+		}
 		sent := time.Now()
 		p.signal(t, syscall.SIGINT)
 		r := p.wait(t, 30*time.Second)
@@ -121,6 +124,9 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 		os.WriteFile(path, []byte(strings.Repeat("{\"seconds\": 30}\n", n)), 0o644)
 		p := pe.start("", "call", name, "sleep", "--batch", path, "--concurrency", fmt.Sprint(n), "--timeout", "2m")
 		e2e.Eventually(t, 30*time.Second, "the batch's calls to reach the replicas", func() bool { return p.exited() || inFlight(t, c, name) == n })
+		if p.exited() {
+			t.Fatalf("the batch ended before it was interrupted: %+v", p.res)
+		}
 		sent := time.Now()
 		p.signal(t, syscall.SIGINT)
 		r := p.wait(t, 30*time.Second)
@@ -140,6 +146,9 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 			if line.Error != nil && line.Error.Kind == "interrupted" {
 				interrupted++
 			}
+		}
+		if interrupted != n {
+			t.Errorf("%d of %d lines reported as interrupted, want all\nstdout: %s", interrupted, n, r.stdout)
 		}
 		reliability.Record(t, reliability.Faults, fmt.Sprintf("SIGINT to `rfenv call --batch` of %d sleeping calls", n),
 			fmt.Sprintf("exit 130 in %s, %d of %d lines reported as interrupted; the servers cancelled all %d calls (in flight → 0 within %s)", secs(exit), interrupted, n, n, secs(drained)),
@@ -181,14 +190,14 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 	var ops []op
 	const nDistinct, nShared, nCalls = 16, 8, 12
 	for i := range nDistinct {
-		ops = append(ops, op{[]string{"up", img, "--name", nm("d", i)}, "up-distinct"})
+		ops = append(ops, op{[]string{"up", img, "--name", nm("d", i), "--ready-timeout", "10m"}, "up-distinct"})
 	}
 	for range nShared {
-		ops = append(ops, op{[]string{"up", img, "--name", nm("shared", 0)}, "up-shared"})
+		ops = append(ops, op{[]string{"up", img, "--name", nm("shared", 0), "--ready-timeout", "10m"}, "up-shared"})
 	}
 	for i := range 6 { // up, down, up, down, ... of one name
 		if i%2 == 0 {
-			ops = append(ops, op{[]string{"up", img, "--name", nm("mix", 0)}, "mix"})
+			ops = append(ops, op{[]string{"up", img, "--name", nm("mix", 0), "--ready-timeout", "10m"}, "mix"})
 		} else {
 			ops = append(ops, op{[]string{"down", nm("mix", 0)}, "mix"})
 		}
@@ -232,7 +241,7 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 		procs[i] = pe.start("", o.args...)
 	}
 	for i, p := range procs {
-		r := p.wait(t, 3*time.Minute)
+		r := p.wait(t, 15*time.Minute) // 50 processes on a loaded 2-core machine
 		if r.code != 0 {
 			t.Errorf("rfenv %s: exit %d\nstderr: %s", strings.Join(ops[i].args, " "), r.code, r.stderr)
 			continue

@@ -28,7 +28,7 @@ func containerPrint(t *testing.T, container string, fd int, line string) {
 // TestE2ELogs: logs of every replica, prefixed, from the real containers; --replica and --tail.
 func TestE2ELogs(t *testing.T) {
 	c := newCLI(t, e2e.StateDir(t))
-	const name = "rfx-logs"
+	name := e2e.Name("rfx-logs")
 	c.ok("up", e2e.Image(t, "actor"), "--name", name, "--replicas", "2")
 	c.ok("call", name, "add", "--arg", "a=1")
 	containerPrint(t, name+"-0", 2, "marker-zero on stderr")
@@ -107,7 +107,7 @@ func (s *logsBuffer) String() string {
 func TestE2ELogsFollow(t *testing.T) {
 	dir := e2e.StateDir(t)
 	c := newCLI(t, dir)
-	const name = "rfx-logsf"
+	name := e2e.Name("rfx-logsf")
 	c.ok("up", e2e.Image(t, "actor"), "--name", name, "--replicas", "2")
 
 	ios, _, _, errOut := iostreams.Test()
@@ -153,7 +153,7 @@ func TestE2ELogsFollow(t *testing.T) {
 		if code != 0 {
 			t.Errorf("logs -f ended with exit %d after the context was cancelled; stderr: %s", code, errOut.String())
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(e2e.Patience):
 		t.Fatal("logs -f did not stop when its context was cancelled")
 	}
 

@@ -92,6 +92,8 @@ func (e *procEnv) environ() []string {
 		"HOME=" + os.Getenv("HOME"),
 		"PATH=" + os.Getenv("PATH"),
 		"NO_COLOR=1",
+		// A loaded CI machine can take more than the default minute to start many replicas at once.
+		"RFENV_READY_TIMEOUT=" + testReadyTimeout,
 	}
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		env = append(env, "DOCKER_HOST="+h)
@@ -175,6 +177,7 @@ func (p *proc) signal(t testing.TB, sig os.Signal) {
 // wait waits for the process to exit, killing it (and failing) after timeout.
 func (p *proc) wait(t testing.TB, timeout time.Duration) result {
 	t.Helper()
+	timeout = max(timeout, e2e.Patience)
 	select {
 	case <-p.done:
 		return p.res

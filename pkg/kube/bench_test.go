@@ -12,6 +12,7 @@ import (
 	"github.com/rfenv/rfenv/pkg/batch"
 	"github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/rfenv"
+	"github.com/rfenv/rfenv/pkg/testutil/e2e"
 )
 
 // Run with: make test-k8s (which passes -bench K8s -benchtime 1x). Each benchmark does a fixed amount
@@ -23,10 +24,10 @@ import (
 func BenchmarkK8sCall(b *testing.B) {
 	requireCluster(b)
 	c := newClient(b)
-	up(b, c, "k8s-bench-call", 1)
+	up(b, c, e2e.Name("k8s-bench-call"), 1)
 	for _, mode := range []string{"apiserver", "direct"} {
 		b.Run(mode, func(b *testing.B) {
-			env := envOverTransport(b, c, "k8s-bench-call", mode)
+			env := envOverTransport(b, c, e2e.Name("k8s-bench-call"), mode)
 			ctx := context.Background()
 			for range 20 { // warm up: connections, the shim's first calls
 				if _, err := env.Call(ctx, "add", map[string]int{"a": 1}); err != nil {
@@ -94,7 +95,7 @@ func BenchmarkK8sReady(b *testing.B) {
 func BenchmarkK8sBatch10k(b *testing.B) {
 	requireCluster(b)
 	c := newClient(b)
-	up(b, c, "k8s-bench-batch", 3)
+	up(b, c, e2e.Name("k8s-bench-batch"), 3)
 	var in bytes.Buffer
 	const n = 10000
 	for i := range n {
@@ -102,7 +103,7 @@ func BenchmarkK8sBatch10k(b *testing.B) {
 	}
 	for _, mode := range []string{"apiserver", "direct"} {
 		b.Run(mode, func(b *testing.B) {
-			env := envOverTransport(b, c, "k8s-bench-batch", mode)
+			env := envOverTransport(b, c, e2e.Name("k8s-bench-batch"), mode)
 			b.ResetTimer()
 			var total time.Duration
 			for range b.N {

@@ -199,7 +199,7 @@ func TestE2EK8sUpCallsBalancedSecretsHidden(t *testing.T) {
 	requireCluster(t)
 	c := newClient(t)
 	const secret = "s3cr3t-value-never-in-the-pod-spec"
-	env := up(t, c, "k8s-balance", 3, func(o *rfenv.UpOptions) {
+	env := up(t, c, e2e.Name("k8s-balance"), 3, func(o *rfenv.UpOptions) {
 		o.Env = map[string]string{"TEST_SECRET": secret}
 		o.Secrets = map[string]string{"OTHER_SECRET": secret + "-2"}
 		o.Balancer = "round_robin"
@@ -209,7 +209,7 @@ func TestE2EK8sUpCallsBalancedSecretsHidden(t *testing.T) {
 		t.Fatalf("%d instances recorded, want 3", len(rec.Instances))
 	}
 	for _, in := range rec.Instances {
-		if in.Host != hostSpec || !strings.HasPrefix(in.ContainerName, "k8s-balance-") || in.ContainerID != "" {
+		if in.Host != hostSpec || !strings.HasPrefix(in.ContainerName, e2e.Name("k8s-balance")+"-") || in.ContainerID != "" {
 			t.Errorf("instance %+v: want host %s and a pod name", in, hostSpec)
 		}
 	}
@@ -246,11 +246,11 @@ func TestE2EK8sUpCallsBalancedSecretsHidden(t *testing.T) {
 	// The Secret's values (and the token) appear nowhere in the Deployment or the pods.
 	k := conn(t)
 	ctx := context.Background()
-	dep, err := k.Apps.Deployments(namespace).Get(ctx, "k8s-balance", metav1.GetOptions{})
+	dep, err := k.Apps.Deployments(namespace).Get(ctx, e2e.Name("k8s-balance"), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, err := k.Core.Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.Selector("k8s-balance", stateID(c))})
+	pods, err := k.Core.Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: kube.Selector(e2e.Name("k8s-balance"), stateID(c))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestE2EK8sUpCallsBalancedSecretsHidden(t *testing.T) {
 		}
 	}
 	ctr := dep.Spec.Template.Spec.Containers[0]
-	if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].SecretRef == nil || ctr.EnvFrom[0].SecretRef.Name != kube.SecretName("k8s-balance") {
+	if len(ctr.EnvFrom) != 1 || ctr.EnvFrom[0].SecretRef == nil || ctr.EnvFrom[0].SecretRef.Name != kube.SecretName(e2e.Name("k8s-balance")) {
 		t.Errorf("the pod spec does not take its variables from the Secret: %+v", ctr.EnvFrom)
 	}
 	if ctr.ReadinessProbe == nil || ctr.ReadinessProbe.HTTPGet == nil || ctr.ReadinessProbe.HTTPGet.Path != "/health" {
@@ -275,7 +275,7 @@ func TestE2EK8sUpCallsBalancedSecretsHidden(t *testing.T) {
 		t.Errorf("up made a Service")
 	}
 	// A second process (Get) lists the pods itself and reaches all of them.
-	env2, err := c.Get(ctx, "k8s-balance")
+	env2, err := c.Get(ctx, e2e.Name("k8s-balance"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestE2EK8sUpCallsBalancedSecretsHidden(t *testing.T) {
 func TestE2EK8sDeletePodMidBatch(t *testing.T) {
 	requireCluster(t)
 	c := newClient(t)
-	env := up(t, c, "k8s-batch", 3)
+	env := up(t, c, e2e.Name("k8s-batch"), 3)
 	k := conn(t)
 	victim := env.Record().Instances[1].ContainerName
 	const n = 2000
@@ -298,22 +298,29 @@ func TestE2EK8sDeletePodMidBatch(t *testing.T) {
 	}
 	var deleted atomic.Bool
 	var delErr error
+	completed := &countingCaller{Caller: env.Pool()}
+	var afterDelete int64 = -1
 	opts := batch.Options{Method: "add", Concurrency: 16, Timeout: 20 * time.Second,
 		Progress: func(done, failed int) {
 			if done >= n/4 && deleted.CompareAndSwap(false, true) {
-				go func() {
-					delErr = k.Core.Pods(namespace).Delete(context.Background(), victim, metav1.DeleteOptions{})
-				}()
+				// Synchronously (the batch's collector waits): the delete has been accepted before
+				// the point recorded, so the calls started after it provably ran without the pod.
+				delErr = k.Core.Pods(namespace).Delete(context.Background(), victim, metav1.DeleteOptions{})
+				afterDelete = completed.n.Load()
 			}
 		}}
 	var out bytes.Buffer
 	start := time.Now()
-	sum, err := batch.Run(context.Background(), env.Pool(), &in, &out, opts)
+	sum, err := batch.Run(context.Background(), completed, &in, &out, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if delErr != nil || !deleted.Load() {
 		t.Fatalf("the pod was not deleted: %v", delErr)
+	}
+	// A call with index i starts once i-Concurrency calls have completed.
+	if first := int(afterDelete) + opts.Concurrency; first >= n-100 {
+		t.Fatalf("the delete landed after call %d of %d: too late to show the batch going on", first, n)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != n || sum.Total != n {
@@ -352,18 +359,18 @@ func TestE2EK8sScale(t *testing.T) {
 	ctx := context.Background()
 	for _, n := range []int{3, 5, 2} {
 		start := time.Now()
-		env := up(t, c, "k8s-scale", n)
+		env := up(t, c, e2e.Name("k8s-scale"), n)
 		if got := len(env.Record().Instances); got != n {
 			t.Fatalf("up --replicas %d recorded %d instances", n, got)
 		}
-		dep, err := k.Apps.Deployments(namespace).Get(ctx, "k8s-scale", metav1.GetOptions{})
+		dep, err := k.Apps.Deployments(namespace).Get(ctx, e2e.Name("k8s-scale"), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if *dep.Spec.Replicas != int32(n) {
 			t.Fatalf("deployment has %d replicas, want %d", *dep.Spec.Replicas, n)
 		}
-		env2, err := c.Get(ctx, "k8s-scale")
+		env2, err := c.Get(ctx, e2e.Name("k8s-scale"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -397,7 +404,7 @@ func TestE2EK8sImagePullFails(t *testing.T) {
 	c := newClient(t)
 	start := time.Now()
 	_, err := c.Up(context.Background(), "127.0.0.1:1/rfenv-test-nonexistent:v1", rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "k8s-badimage", Replicas: 2, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
+		Name: e2e.Name("k8s-badimage"), Replicas: 2, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
 	}))
 	if err == nil {
 		t.Fatal("up of an image that cannot be pulled succeeded")
@@ -419,7 +426,7 @@ func TestE2EK8sImagePullFails(t *testing.T) {
 		items, err := k.ListManaged(context.Background(), stateID(c))
 		return err == nil && len(items) == 0
 	})
-	if _, err := c.Get(context.Background(), "k8s-badimage"); !errors.Is(err, state.ErrNotFound) {
+	if _, err := c.Get(context.Background(), e2e.Name("k8s-badimage")); !errors.Is(err, state.ErrNotFound) {
 		t.Errorf("the failed environment is still in the state file: %v", err)
 	}
 }
@@ -429,7 +436,7 @@ func TestE2EK8sCrashFailsFast(t *testing.T) {
 	c := newClient(t)
 	start := time.Now()
 	_, err := c.Up(context.Background(), image(t, "badctor"), rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "k8s-badctor", Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
+		Name: e2e.Name("k8s-badctor"), Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 2 * time.Minute,
 	}))
 	if err == nil {
 		t.Fatal("up of an environment whose constructor raises succeeded")
@@ -445,8 +452,8 @@ func TestE2EK8sDownAndOrphans(t *testing.T) {
 	c := newClient(t)
 	k := conn(t)
 	ctx := context.Background()
-	up(t, c, "k8s-down", 2)
-	res, err := c.Down(ctx, []string{"k8s-down"}, rfenv.DownOptions{})
+	up(t, c, e2e.Name("k8s-down"), 2)
+	res, err := c.Down(ctx, []string{e2e.Name("k8s-down")}, rfenv.DownOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,9 +468,9 @@ func TestE2EK8sDownAndOrphans(t *testing.T) {
 		t.Fatalf("replica sets left after down: %v", err)
 	}
 	// An environment the state file lost is found by --orphans and removed.
-	up(t, c, "k8s-orphan", 1)
+	up(t, c, e2e.Name("k8s-orphan"), 1)
 	if err := c.Store().Update(ctx, func(f *state.File) error {
-		delete(f.Environments, "k8s-orphan")
+		delete(f.Environments, e2e.Name("k8s-orphan"))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -507,31 +514,31 @@ func TestE2EK8sCLI(t *testing.T) {
 		return string(out)
 	}
 	defer exec.Command(bin, "--state-dir", stateDir, "down", "--all").Run()
-	run("up", img, "--name", "k8s-cli", "--replicas", "2", "--host", hostSpec, "-e", "TEST_SECRET=x")
-	if out := strings.TrimSpace(run("call", "k8s-cli", "add", "--arg", "a=40", "--arg", "b=2")); out != "42" {
+	run("up", img, "--name", e2e.Name("k8s-cli"), "--replicas", "2", "--host", hostSpec, "-e", "TEST_SECRET=x")
+	if out := strings.TrimSpace(run("call", e2e.Name("k8s-cli"), "add", "--arg", "a=40", "--arg", "b=2")); out != "42" {
 		t.Errorf("call: %q", out)
 	}
 	// A whole `rfenv call` process: kubeconfig, one pod list, one port-forward upgrade, the call.
 	var took []time.Duration
 	for range 5 {
 		t0 := time.Now()
-		run("call", "k8s-cli", "add", "--arg", "a=1")
+		run("call", e2e.Name("k8s-cli"), "add", "--arg", "a=1")
 		took = append(took, time.Since(t0))
 	}
 	t.Logf("rfenv call through the API server, whole process: %v", took)
-	if out := run("methods", "k8s-cli"); !strings.Contains(out, "add") {
+	if out := run("methods", e2e.Name("k8s-cli")); !strings.Contains(out, "add") {
 		t.Errorf("methods: %q", out)
 	}
-	if out := run("stats", "k8s-cli", "--json"); !strings.Contains(out, `"healthy": true`) && !strings.Contains(out, `"healthy":true`) {
+	if out := run("stats", e2e.Name("k8s-cli"), "--json"); !strings.Contains(out, `"healthy": true`) && !strings.Contains(out, `"healthy":true`) {
 		t.Errorf("stats: %q", out)
 	}
-	if out := run("ls"); !strings.Contains(out, "k8s-cli") || !strings.Contains(out, "2/2") && !strings.Contains(out, "\t2\t") {
+	if out := run("ls"); !strings.Contains(out, e2e.Name("k8s-cli")) || !strings.Contains(out, "2/2") && !strings.Contains(out, "\t2\t") {
 		t.Logf("ls: %q", out)
 	}
-	if out := run("logs", "k8s-cli", "--tail", "5"); !strings.Contains(out, "listening") {
+	if out := run("logs", e2e.Name("k8s-cli"), "--tail", "5"); !strings.Contains(out, "listening") {
 		t.Errorf("logs: %q", out)
 	}
-	run("down", "k8s-cli")
+	run("down", e2e.Name("k8s-cli"))
 	if items, err := conn(t).ListManaged(context.Background(), state.StateID(stateDir)); err != nil || len(items) != 0 {
 		t.Errorf("left after rfenv down: %v %v", items, err)
 	}
@@ -582,7 +589,7 @@ func TestE2EK8sPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, err := c.Up(context.Background(), ref, rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "k8s-pushed", Replicas: 1, Hosts: []string{hostSpec}, PullPolicy: "Always", ReadyTimeout: 3 * time.Minute,
+		Name: e2e.Name("k8s-pushed"), Replicas: 1, Hosts: []string{hostSpec}, PullPolicy: "Always", ReadyTimeout: 3 * time.Minute,
 	}))
 	if err != nil {
 		t.Fatalf("up from the registry: %v", err)
@@ -592,4 +599,16 @@ func TestE2EK8sPush(t *testing.T) {
 	if err := env.CallInto(context.Background(), "add", map[string]int{"a": 1, "b": 2}, &sum); err != nil || sum != 3 {
 		t.Fatalf("call: %d %v", sum, err)
 	}
+}
+
+// countingCaller counts completed calls, to place an injected fault among them.
+type countingCaller struct {
+	batch.Caller
+	n atomic.Int64
+}
+
+func (c *countingCaller) CallEncoded(ctx context.Context, method string, body []byte) (json.RawMessage, error) {
+	res, err := c.Caller.CallEncoded(ctx, method, body)
+	c.n.Add(1)
+	return res, err
 }

@@ -34,7 +34,7 @@ func upActor(t *testing.T, name string, replicas int, opts ...rfenv.UpOption) (*
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	env, err := c.Up(context.Background(), e2e.Image(t, "actor"), append([]rfenv.UpOption{rfenv.WithName(name), rfenv.WithReplicas(replicas)}, opts...)...)
+	env, err := c.Up(context.Background(), e2e.Image(t, "actor"), append([]rfenv.UpOption{rfenv.WithName(name), rfenv.WithReplicas(replicas), rfenv.WithReadyTimeout(10 * time.Minute)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,18 +54,38 @@ func docker(t *testing.T, args ...string) string {
 // timedCaller records how long each call took, to check that none outlived its deadline.
 type timedCaller struct {
 	*pool.Pool
-	mu      sync.Mutex
-	longest time.Duration
+	mu        sync.Mutex
+	longest   time.Duration
+	completed atomic.Int64
 }
 
 func (c *timedCaller) CallEncoded(ctx context.Context, method string, body []byte) (json.RawMessage, error) {
 	start := time.Now()
 	res, err := c.Pool.CallEncoded(ctx, method, body)
+	c.completed.Add(1)
 	d := time.Since(start)
 	c.mu.Lock()
 	c.longest = max(c.longest, d)
 	c.mu.Unlock()
 	return res, err
+}
+
+// recordedIn returns the call ids logged in files.
+func recordedIn(t *testing.T, files []string) map[int]bool {
+	t.Helper()
+	ids := map[int]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Fields(string(b)) {
+			if id, err := strconv.Atoi(l); err == nil {
+				ids[id] = true
+			}
+		}
+	}
+	return ids
 }
 
 // countRecorded reads the call ids the replicas really ran from their logs in the shared volume.
@@ -94,21 +114,29 @@ func countRecorded(t *testing.T, dataDir string) map[int]int {
 // line gets an answer, no call runs twice, and no call waits longer than its deadline.
 func TestE2EKillReplicaMidBatch(t *testing.T) {
 	dataDir := t.TempDir()
-	_, env, _ := upActor(t, "lib-killme", 3, rfenv.WithUpOptions(rfenv.UpOptions{
-		Name: "lib-killme", Replicas: 3, Volumes: []string{dataDir + ":/data"},
+	_, env, _ := upActor(t, e2e.Name("lib-killme"), 3, rfenv.WithUpOptions(rfenv.UpOptions{
+		Name: e2e.Name("lib-killme"), Replicas: 3, Volumes: []string{dataDir + ":/data"}, ReadyTimeout: 10 * time.Minute,
 	}))
 	const n = 2000
 	var in bytes.Buffer
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&in, "{\"call_id\": %d}\n", i)
 	}
-	victim := env.Record().Instances[1].ContainerID
+	victim := env.Record().Instances[1]
 	var killed atomic.Bool
+	var killErr error
+	var afterKill int64 = -1 // calls completed when docker kill had returned
+	var victimLogs []string
 	caller := &timedCaller{Pool: env.Pool()}
 	opts := batch.Options{Method: "record", Concurrency: 16, Timeout: 5 * time.Second,
 		Progress: func(done, failed int) {
 			if done >= n/4 && killed.CompareAndSwap(false, true) {
-				go exec.Command("docker", "kill", victim).Run()
+				// Synchronously: the kill has landed before the point recorded, so every call
+				// started after it provably ran with the replica dead.
+				killErr = exec.Command("docker", "kill", victim.ContainerID).Run()
+				afterKill = caller.completed.Load()
+				// The killed process's logs; a restarted one writes a file of its own.
+				victimLogs, _ = filepath.Glob(filepath.Join(dataDir, strconv.Itoa(victim.Index)+"-*.log"))
 			}
 		}}
 	var out bytes.Buffer
@@ -116,8 +144,8 @@ func TestE2EKillReplicaMidBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !killed.Load() {
-		t.Fatal("the replica was never killed")
+	if !killed.Load() || killErr != nil {
+		t.Fatalf("the replica was not killed (killed=%v): %v", killed.Load(), killErr)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != n || sum.Total != n {
@@ -148,6 +176,28 @@ func TestE2EKillReplicaMidBatch(t *testing.T) {
 			t.Errorf("call %d ran %d times", id, k)
 		}
 	}
+	// A call with index i starts only once i-Concurrency calls have completed, so the calls from
+	// afterKill+Concurrency on all started after the kill: they must all have succeeded, on the
+	// replicas still alive.
+	firstAfter := int(afterKill) + opts.Concurrency
+	if firstAfter >= n-100 {
+		t.Fatalf("the kill landed after call %d of %d: too late to show the batch going on", firstAfter, n)
+	}
+	for i := firstAfter; i < n; i++ {
+		var line batch.Line
+		json.Unmarshal([]byte(lines[i]), &line)
+		if line.Error != nil {
+			t.Errorf("call %d, started after the kill, failed: %v", i, line.Error.Message)
+		}
+	}
+	if len(victimLogs) == 0 {
+		t.Fatal("the killed replica had run no call before the kill")
+	}
+	for id := range recordedIn(t, victimLogs) {
+		if id >= firstAfter {
+			t.Errorf("call %d, started after the kill, ran on the killed replica", id)
+		}
+	}
 	if caller.longest > opts.Timeout+time.Second {
 		t.Errorf("a call waited %s, past its %s deadline", caller.longest, opts.Timeout)
 	}
@@ -161,7 +211,7 @@ func TestE2EKillReplicaMidBatch(t *testing.T) {
 // TestE2EStoppedReplica: a replica whose server stops answering (SIGSTOP) leaves rotation; calls
 // finish on the others; it rejoins after SIGCONT.
 func TestE2EStoppedReplica(t *testing.T) {
-	_, env, _ := upActor(t, "lib-stopme", 3)
+	_, env, _ := upActor(t, e2e.Name("lib-stopme"), 3)
 	ctx := context.Background()
 	victim := env.Record().Instances[0]
 	// The server runs under docker-init (PID 1 in the container): stop the server itself.
@@ -219,20 +269,14 @@ func TestE2EStoppedReplica(t *testing.T) {
 }
 
 // TestE2ESyncDeadlineBusy: a sync method past its deadline keeps running in its thread; its replica
-// is reported busy and gets no calls until the method returns.
+// is reported busy and gets no calls until the method returns. The method blocks on a gate the test
+// opens, so how long the busy state lasts depends on no clock.
 func TestE2ESyncDeadlineBusy(t *testing.T) {
-	_, env, _ := upActor(t, "lib-busy", 2)
+	_, env, _ := upActor(t, e2e.Name("lib-busy"), 2)
 	ctx := context.Background()
-	// The deadline leaves a loaded machine time to start the method: the shim never starts a sync
-	// call whose deadline passed while it queued.
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err := env.Call(cctx, "sleep_sync", map[string]float64{"seconds": 9})
-	cancel()
-	if !errors.Is(err, errs.Deadline) {
-		t.Fatalf("sleep_sync past deadline: %v", err)
-	}
-	var busyIdx = -1
-	e2e.Eventually(t, 5*time.Second, "a busy replica in stats", func() bool {
+	gate := e2e.Name("busy")
+	busyIdx := -1
+	findBusy := func() bool {
 		for _, in := range env.Stats(ctx).Instances {
 			if in.Status == "busy" && in.Overdue == 1 {
 				busyIdx = in.Index
@@ -240,7 +284,21 @@ func TestE2ESyncDeadlineBusy(t *testing.T) {
 			}
 		}
 		return false
-	})
+	}
+	// The shim never starts a sync call whose deadline passed while it queued, so on a loaded
+	// machine the first try may not start the method at all: try again with a longer deadline.
+	for deadline := time.Second; busyIdx < 0; deadline *= 2 {
+		if deadline > time.Minute {
+			t.Fatal("the sync method never started before its deadline")
+		}
+		cctx, cancel := context.WithTimeout(ctx, deadline)
+		_, err := env.Call(cctx, "block_sync", map[string]string{"gate": gate})
+		cancel()
+		if !errors.Is(err, errs.Deadline) {
+			t.Fatalf("block_sync past its deadline: %v", err)
+		}
+		waitUntil(t, 10*time.Second, findBusy)
+	}
 	// While busy, every call goes to the other replica.
 	for i := 0; i < 20; i++ {
 		var r string
@@ -251,7 +309,8 @@ func TestE2ESyncDeadlineBusy(t *testing.T) {
 			t.Fatalf("call %d went to the busy replica %d", i, busyIdx)
 		}
 	}
-	e2e.Eventually(t, 15*time.Second, "the busy replica to recover", func() bool {
+	docker(t, "exec", env.Record().Instances[busyIdx].ContainerID, "touch", "/tmp/gate-"+gate)
+	e2e.Eventually(t, time.Minute, "the busy replica to recover", func() bool {
 		for _, in := range env.Stats(ctx).Instances {
 			if in.Index == busyIdx {
 				return in.Healthy && in.Overdue == 0
@@ -261,15 +320,28 @@ func TestE2ESyncDeadlineBusy(t *testing.T) {
 	})
 }
 
+// waitUntil polls cond until it holds or timeout passes, and says which.
+func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) bool {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // TestE2EHealAndScale: up replaces a dead replica and keeps the others; scaling 3 → 5 → 2 keeps the
 // replicas that stay.
 func TestE2EHealAndScale(t *testing.T) {
-	c, env, dir := upActor(t, "lib-heal", 3)
+	c, env, dir := upActor(t, e2e.Name("lib-heal"), 3)
 	ctx := context.Background()
 	tag := e2e.Image(t, "actor")
 	before := env.Record().Instances
 	docker(t, "rm", "-f", before[1].ContainerID)
-	env2, err := c.Up(ctx, tag, rfenv.WithName("lib-heal"), rfenv.WithReplicas(3))
+	env2, err := c.Up(ctx, tag, rfenv.WithName(e2e.Name("lib-heal")), rfenv.WithReplicas(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +355,7 @@ func TestE2EHealAndScale(t *testing.T) {
 	if st := env2.Stats(ctx); st.HealthyInstances != 3 {
 		t.Errorf("after heal: %d healthy", st.HealthyInstances)
 	}
-	env5, err := c.Up(ctx, tag, rfenv.WithName("lib-heal"), rfenv.WithReplicas(5))
+	env5, err := c.Up(ctx, tag, rfenv.WithName(e2e.Name("lib-heal")), rfenv.WithReplicas(5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +368,7 @@ func TestE2EHealAndScale(t *testing.T) {
 			t.Errorf("scaling up replaced replica %d", i)
 		}
 	}
-	env2r, err := c.Up(ctx, tag, rfenv.WithName("lib-heal"), rfenv.WithReplicas(2))
+	env2r, err := c.Up(ctx, tag, rfenv.WithName(e2e.Name("lib-heal")), rfenv.WithReplicas(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +383,7 @@ func TestE2EHealAndScale(t *testing.T) {
 
 // TestE2EBalancing: round_robin splits 3,000 calls exactly; least_busy routes around a slow replica.
 func TestE2EBalancing(t *testing.T) {
-	_, env, _ := upActor(t, "lib-rr", 3, rfenv.WithBalancer(pool.RoundRobin))
+	_, env, _ := upActor(t, e2e.Name("lib-rr"), 3, rfenv.WithBalancer(pool.RoundRobin))
 	ctx := context.Background()
 	const n = 3000
 	var wg sync.WaitGroup
@@ -338,7 +410,7 @@ func TestE2EBalancing(t *testing.T) {
 		}
 	}
 
-	_, lb, _ := upActor(t, "lib-lb", 3, rfenv.WithBalancer(pool.LeastBusy))
+	_, lb, _ := upActor(t, e2e.Name("lib-lb"), 3, rfenv.WithBalancer(pool.LeastBusy))
 	counts := map[string]int{}
 	var mu sync.Mutex
 	work = make(chan int)

@@ -80,12 +80,12 @@ func TestE2ESSHReconnect(t *testing.T) {
 	ctx := context.Background()
 	image := e2e.Image(t, "actor")
 
-	envA, err := c.Up(ctx, image, rfenv.WithName("reca"), rfenv.WithHosts(a.Target("")))
+	envA, err := c.Up(ctx, image, rfenv.WithName(e2e.Name("reca")), rfenv.WithHosts(a.Target("")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer envA.Release()
-	envB, err := c.Up(ctx, image, rfenv.WithName("recb"), rfenv.WithHosts(b.Target("")))
+	envB, err := c.Up(ctx, image, rfenv.WithName(e2e.Name("recb")), rfenv.WithHosts(b.Target("")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestE2ESSHReconnect(t *testing.T) {
 		})
 		waitLogins(t, a, 2, "after the restart") // one new connection, for everything
 		// Docker requests use the new connection too: up again finds and keeps the replica.
-		again, err := c.Up(ctx, image, rfenv.WithName("reca"), rfenv.WithHosts(a.Target("")))
+		again, err := c.Up(ctx, image, rfenv.WithName(e2e.Name("reca")), rfenv.WithHosts(a.Target("")))
 		if err != nil {
 			t.Fatalf("up after the reconnect: %v", err)
 		}
@@ -184,7 +184,7 @@ func TestE2ESSHUnreachableHostLibrary(t *testing.T) {
 	}
 	bad := "ssh://root@" + l.Addr().String()
 	l.Close() // nothing listens there now
-	_, err = c.Up(context.Background(), e2e.Image(t, "actor"), rfenv.WithName("unr"), rfenv.WithReplicas(3),
+	_, err = c.Up(context.Background(), e2e.Image(t, "actor"), rfenv.WithName(e2e.Name("unr")), rfenv.WithReplicas(3),
 		rfenv.WithHosts("localhost", a.Target(""), bad))
 	if err == nil || !errors.Is(err, errs.Infra) || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("Up with an unreachable host: %v, want an infrastructure error naming %s", err, bad)

@@ -26,7 +26,7 @@ func TestE2ELibrary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	env, err := c.Up(ctx, tag, rfenv.WithName("lib"), rfenv.WithReplicas(3), rfenv.WithBalancer("round_robin"))
+	env, err := c.Up(ctx, tag, rfenv.WithName(e2e.Name("lib")), rfenv.WithReplicas(3), rfenv.WithBalancer("round_robin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestE2ELibrary(t *testing.T) {
 	// A second client (as another process would) finds it through the state file.
 	c2, _ := rfenv.New(rfenv.WithStateDir(dir))
 	defer c2.Close()
-	env2, err := c2.Get(ctx, "lib")
+	env2, err := c2.Get(ctx, e2e.Name("lib"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestE2ELibrary(t *testing.T) {
 	}
 
 	list, err := c.List(ctx)
-	if err != nil || len(list) != 1 || list[0].Name != "lib" {
+	if err != nil || len(list) != 1 || list[0].Name != e2e.Name("lib") {
 		t.Errorf("List = %v, %v", list, err)
 	}
 	if _, err := c.Get(ctx, "missing"); !errors.Is(err, state.ErrNotFound) {

@@ -33,7 +33,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	env, err := c.Up(ctx, "rfenv-example-calculator:latest", rfenv.WithName("calc"), rfenv.WithReplicas(2))
+	env, err := c.Up(ctx, "rfenv-example-calculator:latest", rfenv.WithName(fmt.Sprintf("calc-%d", os.Getpid())) /* unique on a shared daemon */, rfenv.WithReplicas(2))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -64,7 +64,7 @@ func ExampleEnv_Methods() {
 		fmt.Println(err)
 		return
 	}
-	env, err := c.Up(ctx, "rfenv-example-calculator:latest", rfenv.WithName("calc-methods"))
+	env, err := c.Up(ctx, "rfenv-example-calculator:latest", rfenv.WithName(fmt.Sprintf("calc-methods-%d", os.Getpid())))
 	if err != nil {
 		fmt.Println(err)
 		return

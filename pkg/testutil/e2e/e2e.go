@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,13 +84,21 @@ func Image(t testing.TB, name string) string {
 }
 
 // StateDir returns a fresh state directory; when the test ends, every container labelled with it is
-// removed, so that a failing test leaks nothing.
+// removed, so that a failing test leaks nothing. The first call in a test process also removes what
+// killed runs left behind (see sweepLeftovers).
 func StateDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	cli := Docker(t)
+	sweepOnce.Do(func() {
+		if n := sweepLeftovers(cli); n > 0 {
+			t.Logf("removed %d containers that killed test runs left behind", n)
+		}
+	})
 	id := state.StateID(dir)
+	forget := register(id, dir)
 	t.Cleanup(func() {
+		defer forget()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, c := range List(t, cli, id) {
@@ -142,9 +152,16 @@ func AssertNoPublishedPorts(t testing.TB, cli *client.Client, ids []string) {
 	}
 }
 
-// Eventually polls cond every few milliseconds until it holds or the timeout passes.
+// Patience is the least time a test waits for a condition. Waits end as soon as their condition
+// holds, so a generous floor costs a passing test nothing, and it keeps a loaded CI machine (both
+// cores busy, several test binaries at once) from failing a test that is merely slow.
+const Patience = time.Minute
+
+// Eventually polls cond every few milliseconds until it holds or the timeout (at least Patience)
+// passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	timeout = max(timeout, Patience)
 	deadline := time.Now().Add(timeout)
 	delay := 5 * time.Millisecond
 	for !cond() {
@@ -157,3 +174,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 }
 
 var _ = fmt.Sprint
+
+// runID is random per test process, so that names made by Name never collide with a second run on
+// the same daemon or with what a killed run left behind.
+var runID = func() string {
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}()
+
+// Name is prefix made unique to this test process: the same prefix gives the same name throughout
+// one run, and a different one in every other run.
+func Name(prefix string) string { return prefix + "-" + runID }

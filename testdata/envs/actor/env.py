@@ -2,6 +2,7 @@
 import asyncio
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from os.path import join  # an imported name: must not be callable
 
@@ -10,6 +11,11 @@ from os.path import join  # an imported name: must not be callable
 class Point:
     x: int
     y: int
+
+
+# One id per server process: a replica restarted in the same container (same pid numbers in its
+# namespace) writes a different log file.
+_BOOT = uuid.uuid4().hex[:12]
 
 
 class Actor:
@@ -40,6 +46,14 @@ class Actor:
         time.sleep(seconds)
         return seconds
 
+    def block_sync(self, gate: str, limit: float = 600) -> str:
+        """Block a thread until the file /tmp/gate-GATE exists (a test creates it with docker exec)."""
+        path = "/tmp/gate-" + gate
+        end = time.monotonic() + limit
+        while not os.path.exists(path) and time.monotonic() < end:
+            time.sleep(0.01)
+        return gate
+
     def point(self) -> Point:
         return Point(1, 2)
 
@@ -56,7 +70,7 @@ class Actor:
     def record(self, call_id: int) -> str:
         """Append call_id to a log under /data (a bind mount in tests); return the replica index."""
         replica = os.environ.get("RFENV_REPLICA", "x")
-        with open("/data/%s-%d.log" % (replica, os.getpid()), "a") as f:
+        with open("/data/%s-%s.log" % (replica, _BOOT), "a") as f:
             f.write("%d\n" % call_id)
         return replica
 
