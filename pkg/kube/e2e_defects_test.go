@@ -15,7 +15,7 @@ import (
 func TestE2EK8sReapsOrphans(t *testing.T) {
 	requireCluster(t)
 	c := newClient(t)
-	o := rfenv.UpOptions{Name: "k8s-reaper", Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 3 * time.Minute}
+	o := rfenv.UpOptions{Name: e2e.Name("k8s-reaper"), Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 3 * time.Minute}
 	env, err := c.Up(context.Background(), image(t, "reaper"), rfenv.WithUpOptions(o))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,8 @@ func TestE2EK8sReapsOrphans(t *testing.T) {
 func TestE2EK8sHashIgnoresLocalDaemon(t *testing.T) {
 	requireCluster(t)
 	c := newClient(t)
-	env := up(t, c, "k8s-hash", 1)
+	name := e2e.Name("k8s-hash")
+	env := up(t, c, name, 1)
 	before := env.Record()
 
 	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock") // another machine: no image, no daemon
@@ -57,7 +58,7 @@ func TestE2EK8sHashIgnoresLocalDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	o := rfenv.UpOptions{Name: "k8s-hash", Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 3 * time.Minute}
+	o := rfenv.UpOptions{Name: name, Replicas: 1, Hosts: []string{hostSpec}, ReadyTimeout: 3 * time.Minute}
 	again, err := other.Up(context.Background(), image(t, "actor"), rfenv.WithUpOptions(o))
 	if err != nil {
 		t.Fatalf("the same up without the image on the local daemon: %v", err)
