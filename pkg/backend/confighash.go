@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
 // ConfigHash identifies an environment's configuration, so that up reuses replicas only when nothing
@@ -33,6 +35,9 @@ func ConfigHash(token string, img ImageInfo, kind string, o UpOptions) string {
 	fmt.Fprintf(&b, "memory=%d\ncpus=%d\ngpus=%s\nnetwork=%s\n", o.Memory, o.NanoCPUs, o.GPUs, o.Network)
 	for _, v := range o.Volumes {
 		fmt.Fprintf(&b, "volume=%s\n", v)
+	}
+	if o.Transport == protocol.TransportPublished { // a port binding: other transports hash as before
+		fmt.Fprintf(&b, "transport=%s\n", o.Transport)
 	}
 	if o.PullPolicy != "" { // Kubernetes only: Docker hashes stay what they were
 		fmt.Fprintf(&b, "pull_policy=%s\n", o.PullPolicy)

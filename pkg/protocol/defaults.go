@@ -21,11 +21,22 @@ const (
 	// DefaultPullPolicy is the image pull policy of pods on k8s:// hosts.
 	DefaultPullPolicy = "IfNotPresent"
 	// DefaultTransport is how calls reach replicas on Docker hosts.
-	DefaultTransport = "auto"
+	DefaultTransport = TransportAuto
 	// DefaultSessionTTL expires a session idle this long.
 	DefaultSessionTTL = time.Hour
 	// DefaultNetwork is the Docker network replicas join when none is given.
 	DefaultNetwork = "bridge"
 	// DefaultKubeDownWait bounds how long down waits for an environment's pods to be gone.
 	DefaultKubeDownWait = 90 * time.Second
+)
+
+// How calls reach replicas on Docker hosts (UpOptions.Transport).
+const (
+	// TransportAuto picks direct (the bridge address answers) or published. The fallback to
+	// published is not built yet: auto is direct for now.
+	TransportAuto = "auto"
+	// TransportDirect reaches a container at its bridge address (through SSH for remote hosts).
+	TransportDirect = "direct"
+	// TransportPublished publishes the port on the daemon host's 127.0.0.1 only, at a port Docker picks.
+	TransportPublished = "published"
 )

@@ -113,6 +113,13 @@ func normalizeUp(image string, opts []UpOption) (UpOptions, error) {
 	default:
 		return o, errs.New(errs.Usage, "--type %q: use function or http", o.Type)
 	}
+	switch o.Transport {
+	case "":
+		o.Transport = protocol.DefaultTransport
+	case protocol.TransportAuto, protocol.TransportDirect, protocol.TransportPublished:
+	default:
+		return o, errs.New(errs.Usage, "transport %q: use %s, %s or %s", o.Transport, protocol.TransportAuto, protocol.TransportDirect, protocol.TransportPublished)
+	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
 	}

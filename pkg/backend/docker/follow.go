@@ -15,6 +15,7 @@ import (
 	"github.com/rfenv/rfenv/pkg/containers"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
@@ -57,20 +58,29 @@ func (c *Backend) Follow(ctx context.Context, rec *state.Environment, replica in
 	if res.Container.State == nil || !res.Container.State.Running {
 		return in, false, nil
 	}
-	addr := containers.Address(res.Container, "")
-	if !addr.IsValid() || addr.String() == in.Address {
-		return in, false, nil
-	}
+	// Where it runs now: its bridge address, or where its port is published on the host's loopback
+	// (Docker may bind another host port after a restart).
 	port := in.Port
 	if port == 0 {
 		port = rec.Port
 	}
-	target := net.JoinHostPort(addr.String(), strconv.Itoa(port))
+	addr, nport := containers.Address(res.Container, ""), port
+	if rec.Transport == protocol.TransportPublished {
+		pub := containers.PublishedAddr(res.Container, rec.Port)
+		addr, nport = pub.Addr(), int(pub.Port())
+	}
+	if !addr.IsValid() || addr.String() == in.Address && nport == port {
+		return in, false, nil
+	}
+	target := net.JoinHostPort(addr.String(), strconv.Itoa(nport))
 	if err := checkToken(ctx, conn, target, rec); err != nil {
-		return in, false, fmt.Errorf("replica %d's container %s runs at %s now, but %w", replica, in.ContainerName, addr, err)
+		return in, false, fmt.Errorf("replica %d's container %s runs at %s now, but %w", replica, in.ContainerName, target, err)
 	}
 	moved := in
 	moved.Address = addr.String()
+	if rec.Transport == protocol.TransportPublished {
+		moved.Port = nport
+	}
 	err = c.store.Update(ctx, func(f *state.File) error {
 		e := f.Environments[rec.Name]
 		if e == nil {
@@ -78,7 +88,7 @@ func (c *Backend) Follow(ctx context.Context, rec *state.Environment, replica in
 		}
 		for i := range e.Instances {
 			if e.Instances[i].Index == replica && e.Instances[i].ContainerID == in.ContainerID {
-				e.Instances[i].Address = moved.Address
+				e.Instances[i].Address, e.Instances[i].Port = moved.Address, moved.Port
 				return nil
 			}
 		}

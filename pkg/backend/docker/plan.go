@@ -54,12 +54,15 @@ func planReplicas(o backend.UpOptions, placement []host.Spec, found []existing, 
 		kept := false
 		for _, e := range byIndex[i] {
 			if !kept && !o.ForceRecreate && e.running() && e.conn.Spec.Raw == placement[i].Raw && e.summary.Labels[containers.LabelConfigHash] == hash {
-				addr := summaryAddress(e.summary, o.Network)
+				addr, port := summaryAddress(e.summary, o.Network), 0
+				if transportOf(o) == protocol.TransportPublished {
+					addr, port = summaryPublished(e.summary)
+				}
 				if addr != "" {
 					kept = true
 					plan.keep = append(plan.keep, state.Instance{
 						Index: i, Host: e.conn.Spec.Raw, ContainerID: e.summary.ID,
-						ContainerName: containers.Name(o.Name, i), Address: addr,
+						ContainerName: containers.Name(o.Name, i), Address: addr, Port: port,
 					})
 					continue
 				}
@@ -111,4 +114,14 @@ func summaryAddress(s container.Summary, networkName string) string {
 		return ep.IPAddress.String()
 	}
 	return ""
+}
+
+// summaryPublished is where a container's port is published on the daemon host's loopback.
+func summaryPublished(s container.Summary) (string, int) {
+	for _, p := range s.Ports {
+		if p.PublicPort != 0 && p.IP.IsLoopback() {
+			return p.IP.String(), int(p.PublicPort)
+		}
+	}
+	return "", 0
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
@@ -74,6 +75,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	rec := &state.Environment{
 		Name: o.Name, Backend: backend.KindDocker, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
 		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: backend.SpecStrings(specs),
+		Transport: transportOf(o),
 		CreatedAt: time.Now().UTC(),
 	}
 	if prev != nil {
@@ -179,6 +181,7 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 				"RFENV_ENV_NAME="+o.Name, "RFENV_REPLICA="+strconv.Itoa(i)),
 			Secrets: o.Secrets, Memory: o.Memory, NanoCPUs: o.NanoCPUs, Network: o.Network,
 			Volumes: o.Volumes, GPUs: o.GPUs, Labels: o.Labels, StateID: c.store.ID(), ConfigHash: hash,
+			Publish: transportOf(o) == protocol.TransportPublished,
 		}
 		// The create is not cut short by Ctrl-C: the daemon would finish it anyway, leaving a
 		// container whose ID this call never learns. Knowing every ID, the failure path removes all.
@@ -204,10 +207,17 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 		if !r.Address.IsValid() {
 			return errs.New(errs.Infra, "replica %s on %s has no IP address on network %q", r.Name, conn.Spec, o.Network)
 		}
+		addr, port := r.Address.String(), img.Port
+		if spec.Publish {
+			if !r.Published.IsValid() {
+				return errs.New(errs.Infra, "replica %s on %s: Docker published no port on 127.0.0.1", r.Name, conn.Spec)
+			}
+			addr, port = r.Published.Addr().String(), int(r.Published.Port())
+		}
 		mu.Lock()
 		for k := range out {
 			if out[k].ContainerID == id {
-				out[k].Address = r.Address.String()
+				out[k].Address, out[k].Port = addr, port
 			}
 		}
 		mu.Unlock()
@@ -257,7 +267,9 @@ func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found
 		return
 	}
 	for i := range plan.keep {
-		plan.keep[i].Port = port
+		if plan.keep[i].Port == 0 { // a published replica's port is its own
+			plan.keep[i].Port = port
+		}
 	}
 	p, err := c.newPool(&state.Environment{Name: name, Type: kind, Port: port, Token: token}, plan.keep)
 	if err != nil {
@@ -283,4 +295,13 @@ func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found
 		plan.create = append(plan.create, in.Index)
 	}
 	plan.keep = keep
+}
+
+// transportOf is how calls will reach the replicas: published when asked for, else direct. (auto's
+// fallback to published when the bridge address does not answer is not built yet.)
+func transportOf(o backend.UpOptions) string {
+	if o.Transport == protocol.TransportPublished {
+		return protocol.TransportPublished
+	}
+	return protocol.TransportDirect
 }

@@ -38,6 +38,9 @@ func kubeCheckOptions(o *backend.UpOptions) (gpus int, err error) {
 		}
 		gpus = n
 	}
+	if o.Transport == protocol.TransportPublished {
+		return 0, errs.New(errs.Usage, "transport %s is for Docker hosts; pods on k8s:// hosts are reached through the API server or at their pod IPs", o.Transport)
+	}
 	if o.Pull && o.PullPolicy == "" {
 		o.PullPolicy = string(corev1.PullAlways) // --pull: the cluster pulls the image for each pod
 	}
