@@ -14,9 +14,6 @@ import (
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
-// hostConcurrency bounds how many hosts are dialled and worked on at once.
-const hostConcurrency = 8
-
 // DefaultReadyTimeout bounds how long up waits for replicas to answer /health.
 const DefaultReadyTimeout = protocol.DefaultReadyTimeout
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	kapi "github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/state"
@@ -37,7 +38,7 @@ func (c *Backend) Handles(sp host.Spec) bool { return sp.Kind == host.K8s }
 func (c *Backend) Open(ctx context.Context, rec *state.Environment) (backend.Opened, error) {
 	sp, ok := kubeSpec(rec)
 	if !ok {
-		return backend.Opened{}, nil
+		return backend.Opened{}, errs.New(errs.Conflict, "environment %s is recorded on Kubernetes but names no k8s:// host; `rfenv down %s` forgets it", rec.Name, rec.Name)
 	}
 	return c.getKube(ctx, rec, sp)
 }
