@@ -30,22 +30,29 @@ func moveContainer(t *testing.T, docker *client.Client, stateID, id, old string)
 	if _, err := docker.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: uniqueName("squatter"),
-		Config: &container.Config{
-			Image:  dockertest.BaseImage(),
-			Cmd:    []string{"sleep", "600"},
-			Labels: map[string]string{containers.LabelState: stateID},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := containers.Address(e2e.Inspect(t, docker, res.ID), "").String(); got != old {
-		t.Logf("the squatter got %s, not the replica's old %s", got, old)
+	// Docker hands out the lowest free address: squatters fill the holes below the old address until
+	// one takes it (other containers on the daemon may have left holes).
+	for n := 0; ; n++ {
+		if n == 32 {
+			t.Fatalf("32 squatters did not take the replica's old address %s", old)
+		}
+		res, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Name: uniqueName("squatter"),
+			Config: &container.Config{
+				Image:  dockertest.BaseImage(),
+				Cmd:    []string{"sleep", "600"},
+				Labels: map[string]string{containers.LabelState: stateID},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if containers.Address(e2e.Inspect(t, docker, res.ID), "").String() == old {
+			break
+		}
 	}
 	if _, err := docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		t.Fatal(err)
