@@ -46,7 +46,7 @@ func runBatch(ctx context.Context, f *Factory, o *CallOptions, timeout time.Dura
 		opts.Progress = func(done, failed int) { bar.Set(done) }
 		defer bar.Finish()
 	}
-	sum, err := batch.Run(ctx, env.Pool(), in, f.IO.Out, opts)
+	sum, err := batch.Run(ctx, env, in, f.IO.Out, opts)
 	if err != nil {
 		return err
 	}

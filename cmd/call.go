@@ -23,6 +23,7 @@ type CallOptions struct {
 	Balancer string
 	Batch    string
 	Conc     int
+	Session  string
 }
 
 func newCallCmd(f *Factory) *cobra.Command {
@@ -40,10 +41,17 @@ for keyword arguments, an array for positional ones; @file reads a file, - reads
 --batch FILE (or - for stdin) runs one call per JSON line (an object of keyword arguments, or
 {"args": [...], "kwargs": {...}}), --concurrency at once, and writes {"index", "result"} or
 {"index", "error"} lines to stdout in input order; the exit code is 0 only if every line succeeded.
+A line with "session": "KEY" runs on that session's replica; the lines of one session run one at a
+time, in order.
+
+--session KEY runs the call on the replica that holds session KEY (rfenv session open prints new
+keys; a key never opened is opened by its first call): every step of an episode reaches the process
+that holds it. When that replica died, was replaced or restarted, the call fails with exit 6.
 
 The deadline (--timeout: 90, 90s or 1m30s) is enforced in the container too: an async method is
 cancelled there. Exit codes: 0 success, 1 the method raised, 2 usage error, 3 unknown environment or
-method, 4 infrastructure (Docker, network, no healthy replica), 124 deadline exceeded, 130 interrupted.`,
+method, 4 infrastructure (Docker, network, no healthy replica), 6 session lost, 124 deadline exceeded
+(also for a call still queued for a free slot at its deadline), 130 interrupted.`,
 		Example: `  rfenv call affine evaluate --arg task_type=sat --arg num_samples=5 --timeout 90
   rfenv call affine evaluate --args-json '{"task_type": "sat"}'
   echo '[1, 2]' | rfenv call calc add --args-json -
@@ -64,6 +72,7 @@ method, 4 infrastructure (Docker, network, no healthy replica), 124 deadline exc
 	fl.StringVar(&o.Balancer, "lb", "", "override the environment's balancing strategy for this call")
 	fl.StringVar(&o.Batch, "batch", "", "run one call per JSON line of FILE (- for stdin); writes one JSON line per input, in order")
 	fl.IntVarP(&o.Conc, "concurrency", "j", 16, "calls at once with --batch")
+	fl.StringVar(&o.Session, "session", "", "run on the replica of session KEY (opened on first use): see `rfenv session`")
 	return c
 }
 
@@ -74,6 +83,12 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 	}
 	if o.Retries < 0 {
 		return errs.New(errs.Usage, "--retries %d: must be 0 or more", o.Retries)
+	}
+	if o.Session != "" && (o.Retries > 0 || o.Balancer != "") {
+		return errs.New(errs.Usage, "--session pins the call to its session's replica: drop --retries and --lb")
+	}
+	if o.Session != "" && o.Batch != "" {
+		return errs.New(errs.Usage, "--batch lines carry their own sessions: put \"session\": \"KEY\" on each line instead of --session")
 	}
 	if o.Batch != "" {
 		if len(o.Arg)+len(o.ArgStr) > 0 || o.ArgsJSON != "" {
@@ -95,6 +110,13 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 	pos := make([]any, len(args.Args))
 	for i, a := range args.Args {
 		pos[i] = a
+	}
+	if o.Session != "" {
+		res, err := env.Session(o.Session).CallArgs(ctx, o.Method, pos, args.Kwargs)
+		if err != nil {
+			return err
+		}
+		return f.Printer().JSON(res)
 	}
 	// Through the Env, not its pool: it explains a lost replica and follows one that moved.
 	res, err := env.CallArgs(ctx, o.Method, pos, args.Kwargs)

@@ -20,6 +20,7 @@ type envView struct {
 	CreatedAt time.Time      `json:"created_at,omitzero"`
 	Replicas  int            `json:"replicas"`
 	Healthy   *int           `json:"healthy,omitempty"`
+	Sessions  *int           `json:"sessions,omitempty"` // live sessions, when ls could count them
 	Instances []instanceView `json:"instances"`
 }
 

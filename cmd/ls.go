@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,10 @@ func runLs(ctx context.Context, f *Factory, o *LsOptions) error {
 				}
 			}
 			views[i].Healthy = &healthy
+			if list, err := env.Sessions(ctx); err == nil {
+				n := len(list)
+				views[i].Sessions = &n
+			}
 		}()
 	}
 	wg.Wait()
@@ -91,7 +96,11 @@ func runLs(ctx context.Context, f *Factory, o *LsOptions) error {
 		if v.Attached {
 			image = "(attached)"
 		}
-		rows = append(rows, []string{v.Name, image, v.Type, healthy, strings.Join(v.Hosts, ",")})
+		sessions := "?"
+		if v.Sessions != nil {
+			sessions = strconv.Itoa(*v.Sessions)
+		}
+		rows = append(rows, []string{v.Name, image, v.Type, healthy, sessions, strings.Join(v.Hosts, ",")})
 	}
-	return p.Table([]string{"name", "image", "type", "healthy", "hosts"}, rows)
+	return p.Table([]string{"name", "image", "type", "healthy", "sessions", "hosts"}, rows)
 }

@@ -63,7 +63,7 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 	)
 	for _, c := range []*cobra.Command{
 		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDownCmd(f), newAttachCmd(f),
-		newCallCmd(f),
+		newCallCmd(f), newSessionCmd(f),
 		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f), newLogsCmd(f),
 		newConfigCmd(f), newVersionCmd(f),
 	} {

@@ -62,13 +62,19 @@ func printStats(f *Factory, st pool.Stats) error {
 			strconv.Itoa(in.Index), in.Host, fmt.Sprintf("%s:%d", in.Address, in.Port), health,
 			strconv.FormatInt(in.Requests, 10), strconv.FormatInt(in.InFlight, 10), strconv.FormatInt(in.Errors, 10),
 			fmt.Sprintf("%.2f", in.MeanMs), fmt.Sprintf("%.2f", in.P50Ms),
+			strconv.Itoa(in.Sessions), strconv.Itoa(in.OverdueRestarts),
 		})
 	}
-	if err := p.Table([]string{"replica", "host", "address", "health", "requests", "in_flight", "errors", "mean_ms", "p50_ms"}, rows); err != nil {
+	if err := p.Table([]string{"replica", "host", "address", "health", "requests", "in_flight", "errors", "mean_ms", "p50_ms", "sessions", "restarts"}, rows); err != nil {
 		return err
 	}
 	if f.IO.IsStdoutTTY() {
-		fmt.Fprintf(f.IO.Out, "\n%s: %d/%d healthy, %d requests\n", st.Name, st.HealthyInstances, st.TotalInstances, st.TotalRequests)
+		fmt.Fprintf(f.IO.Out, "\n%s: %d/%d healthy, %d requests, %d sessions\n", st.Name, st.HealthyInstances, st.TotalInstances, st.TotalRequests, st.TotalSessions)
+		for _, in := range st.Instances {
+			if in.LastRestart != "" {
+				fmt.Fprintf(f.IO.Out, "replica %d restarted itself %d time(s) for an overdue call; last: %s\n", in.Index, in.OverdueRestarts, in.LastRestart)
+			}
+		}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rfenv/rfenv/cmd/config"
 	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
@@ -40,7 +41,12 @@ type UpOptions struct {
 	Pull          bool
 	PullPolicy    string
 	Transport     string
-	JSON          bool
+	// The pool's limits (see `rfenv up --help`).
+	MaxInflight    int
+	MaxSessions    int
+	SessionTTL     string
+	OverdueRestart string
+	JSON           bool
 }
 
 func newUpCmd(f *Factory) *cobra.Command {
@@ -90,6 +96,10 @@ out of the container's configuration (docker inspect shows -e values, not --secr
 	fl.StringVar(&o.Transport, "transport", "", "how calls reach replicas on Docker hosts: auto (default), direct (bridge address), published (a port on the daemon host's 127.0.0.1 only)")
 	fl.BoolVar(&o.NoTransfer, "no-transfer", false, "do not send the image to remote hosts that lack it")
 	fl.BoolVar(&o.Pull, "pull", false, "pull the image on each host first (a local copy is used when no registry answers)")
+	fl.IntVar(&o.MaxInflight, "max-inflight", pool.DefaultMaxInflight, "calls one process keeps in flight on each replica; more wait in a FIFO queue")
+	fl.IntVar(&o.MaxSessions, "max-sessions", 0, "live sessions per replica (0: no limit); opening one more fails at once")
+	fl.StringVar(&o.SessionTTL, "session-ttl", rfenv.DefaultSessionTTL.String(), "a session idle this long expires")
+	fl.StringVar(&o.OverdueRestart, "overdue-restart", rfenv.DefaultOverdueRestart.String(), "restart a replica whose call has not returned this long after its deadline (off: never)")
 	fl.BoolVar(&o.JSON, "json", false, "print the environment as JSON")
 	return c
 }
@@ -148,6 +158,9 @@ func (o *UpOptions) libraryOptions(f *Factory) (rfenv.UpOptions, error) {
 		return uo, errs.New(errs.Usage, "--ready-timeout: %v", err)
 	}
 	uo.ReadyTimeout = d
+	if err := o.limits(&uo); err != nil {
+		return uo, err
+	}
 	if o.Memory != "" {
 		n, err := units.RAMInBytes(o.Memory)
 		if err != nil || n <= 0 {
@@ -235,5 +248,31 @@ func readEnvFile(path string, into map[string]string) error {
 	if err := sc.Err(); err != nil {
 		return errs.New(errs.Usage, "--env-file %s: %v", path, err)
 	}
+	return nil
+}
+
+// limits reads the pool's limits: the budget, sessions, and the overdue restart.
+func (o *UpOptions) limits(uo *rfenv.UpOptions) error {
+	if o.MaxInflight < 1 {
+		return errs.New(errs.Usage, "--max-inflight %d: need at least 1 call per replica", o.MaxInflight)
+	}
+	if o.MaxSessions < 0 {
+		return errs.New(errs.Usage, "--max-sessions %d: use 0 for no limit, or a positive number", o.MaxSessions)
+	}
+	uo.MaxInflight, uo.MaxSessions = o.MaxInflight, o.MaxSessions
+	ttl, err := config.ParseDuration(o.SessionTTL)
+	if err != nil || ttl <= 0 {
+		return errs.New(errs.Usage, "--session-ttl %q: expected a positive duration such as 30m or 2h", o.SessionTTL)
+	}
+	uo.SessionTTL = ttl
+	if o.OverdueRestart == "off" || o.OverdueRestart == "never" {
+		uo.OverdueRestart = rfenv.NoOverdueRestart
+		return nil
+	}
+	d, err := config.ParseDuration(o.OverdueRestart)
+	if err != nil || d <= 0 {
+		return errs.New(errs.Usage, "--overdue-restart %q: expected a positive duration such as 5m, or off", o.OverdueRestart)
+	}
+	uo.OverdueRestart = d
 	return nil
 }

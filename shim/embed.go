@@ -1,24 +1,70 @@
-// Package shim embeds the in-container HTTP server (server.py) that rfenv copies into
-// function-based images as ServerPath and runs as the container's PID 1 with
-// exec-form CMD ["python3", ServerPath].
+// Package shim embeds the in-container HTTP server that rfenv copies into function-based images:
+// the Python package rfenv_shim/ and its launcher server.py, copied to ImageDir (the launcher as
+// ServerPath) and run as the container's PID 1 with exec-form CMD ["python3", ServerPath].
 //
-// The wire protocol it speaks is "version 1" of ARCHITECTURE.md. Version must equal
-// SHIM_VERSION in server.py (checked by TestVersionMatchesServer); bump both together
-// when the protocol changes, since images are labelled rfenv.shim.version=<Version>.
+// The wire protocol it speaks is ARCHITECTURE.md's "Wire protocol between rfenv and the shim".
+// Its version is defined once, as SHIM_VERSION in rfenv_shim/__init__.py; Version is read from
+// there, and images are labelled rfenv.shim.version=<Version>.
 package shim
 
-import _ "embed"
+import (
+	"embed"
+	"io/fs"
+	"path"
+	"regexp"
+)
 
-// Server is the source of server.py.
+// src holds the launcher and every module of the package (patterns, unlike a bare directory,
+// include __init__.py and __main__.py; *.py leaves out __pycache__).
 //
-//go:embed server.py
-var Server []byte
+//go:embed server.py rfenv_shim/*.py
+var src embed.FS
 
 // Version is the wire-protocol version the embedded server speaks.
-const Version = "1"
+var Version = mustVersion()
 
 // DefaultPort is the port the shim listens on unless RFENV_PORT says otherwise.
 const DefaultPort = 8000
 
-// ServerPath is where the image holds the server.
-const ServerPath = "/rfenv/shim.py"
+// ImageDir is the directory of the image that holds the shim (the launcher and rfenv_shim/).
+const ImageDir = "/rfenv"
+
+// ServerPath is where the image holds the launcher.
+const ServerPath = ImageDir + "/shim.py"
+
+// Files returns the shim's files by their path relative to ImageDir: "shim.py" (the launcher) and
+// "rfenv_shim/NAME.py" for each module.
+func Files() map[string][]byte {
+	out := map[string][]byte{}
+	launcher, err := src.ReadFile("server.py")
+	if err != nil {
+		panic(err) // embedded: cannot fail
+	}
+	out[path.Base(ServerPath)] = launcher
+	mods, err := fs.Glob(src, "rfenv_shim/*.py")
+	if err != nil {
+		panic(err)
+	}
+	for _, m := range mods {
+		b, err := src.ReadFile(m)
+		if err != nil {
+			panic(err)
+		}
+		out[m] = b
+	}
+	return out
+}
+
+var versionRE = regexp.MustCompile(`(?m)^SHIM_VERSION = "([0-9]+)"$`)
+
+func mustVersion() string {
+	b, err := src.ReadFile("rfenv_shim/__init__.py")
+	if err != nil {
+		panic(err)
+	}
+	m := versionRE.FindSubmatch(b)
+	if m == nil {
+		panic("shim: rfenv_shim/__init__.py does not define SHIM_VERSION")
+	}
+	return string(m[1])
+}

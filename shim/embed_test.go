@@ -2,18 +2,29 @@ package shim
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
-func TestVersionMatchesServer(t *testing.T) {
-	want := []byte("\nSHIM_VERSION = \"" + Version + "\"\n")
-	if !bytes.Contains(Server, want) {
-		t.Fatalf("server.py does not define SHIM_VERSION = %q: keep shim.Version and server.py in sync", Version)
+func TestVersion(t *testing.T) {
+	if Version == "" || strings.Trim(Version, "0123456789") != "" {
+		t.Fatalf("Version = %q, want a number", Version)
 	}
 }
 
-func TestServerEmbedded(t *testing.T) {
-	if !bytes.HasPrefix(Server, []byte("#!/usr/bin/env python3\n")) {
-		t.Fatal("embedded server.py looks wrong")
+func TestFilesEmbedded(t *testing.T) {
+	files := Files()
+	if !bytes.HasPrefix(files["shim.py"], []byte("#!/usr/bin/env python3\n")) {
+		t.Fatal("embedded launcher looks wrong")
+	}
+	for _, m := range []string{"__init__", "__main__", "main", "conn", "calls", "loader", "pool", "wire"} {
+		if len(files["rfenv_shim/"+m+".py"]) == 0 {
+			t.Errorf("rfenv_shim/%s.py is not embedded (have %d files)", m, len(files))
+		}
+	}
+	for name := range files {
+		if strings.Contains(name, "__pycache__") || strings.HasPrefix(name, "test_") {
+			t.Errorf("%s should not be embedded", name)
+		}
 	}
 }

@@ -42,6 +42,10 @@ func ConfigHash(token string, img ImageInfo, kind string, o UpOptions) string {
 	if o.PullPolicy != "" { // Kubernetes only: Docker hashes stay what they were
 		fmt.Fprintf(&b, "pull_policy=%s\n", o.PullPolicy)
 	}
+	if d := OverdueRestart(o); d != protocol.DefaultOverdueRestart {
+		// Only when not the default, so that replicas started before the option existed still match.
+		fmt.Fprintf(&b, "overdue_restart_ms=%d\n", d.Milliseconds())
+	}
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte(b.String()))
 	return hex.EncodeToString(m.Sum(nil))

@@ -59,8 +59,15 @@ type Summary struct {
 }
 
 type job struct {
-	index int
-	line  []byte
+	index   int
+	line    []byte
+	session string // the line's "session" key: its calls run in order, on the session's replica
+}
+
+// SessionCaller is a Caller that can also pin calls to a session's replica (the library's Env).
+type SessionCaller interface {
+	Caller
+	CallSession(ctx context.Context, key, method string, body []byte) (json.RawMessage, error)
 }
 
 // Run reads JSON lines from in (each an object of keyword arguments, or {"args": [...],
@@ -71,12 +78,14 @@ func Run(ctx context.Context, c Caller, in io.Reader, out io.Writer, opts Option
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
 	}
-	jobs := make(chan job, opts.Concurrency)
+	q := newQueue(2 * opts.Concurrency)
 	results := make(chan Line, opts.Concurrency)
 	var readErr error
 	var total int
+	stop := context.AfterFunc(ctx, q.halt)
+	defer stop()
 	go func() {
-		defer close(jobs)
+		defer q.close()
 		sc := bufio.NewScanner(in)
 		sc.Buffer(make([]byte, 64<<10), MaxLine)
 		for sc.Scan() {
@@ -84,12 +93,10 @@ func Run(ctx context.Context, c Caller, in io.Reader, out io.Writer, opts Option
 			if len(line) == 0 {
 				continue
 			}
-			select {
-			case jobs <- job{index: total, line: append([]byte(nil), line...)}:
-				total++
-			case <-ctx.Done():
+			if !q.push(job{index: total, line: append([]byte(nil), line...), session: sessionOf(line)}) {
 				return
 			}
+			total++
 		}
 		if err := sc.Err(); err != nil {
 			readErr = errs.New(errs.Usage, "reading batch input after line %d: %v", total, err)
@@ -103,8 +110,13 @@ func Run(ctx context.Context, c Caller, in io.Reader, out io.Writer, opts Option
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
+			for {
+				j, ok := q.pop()
+				if !ok {
+					return
+				}
 				results <- runOne(ctx, c, opts, j)
+				q.done(j)
 			}
 		}()
 	}
@@ -173,11 +185,36 @@ func runOne(ctx context.Context, c Caller, opts Options, j job) Line {
 		cctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	res, err := c.CallEncoded(cctx, opts.Method, body)
+	var res json.RawMessage
+	if j.session != "" {
+		sc, ok := c.(SessionCaller)
+		if !ok {
+			return errorLine(j.index, errs.New(errs.Usage, "this batch cannot run lines with a \"session\""))
+		}
+		res, err = sc.CallSession(cctx, j.session, opts.Method, body)
+	} else {
+		res, err = c.CallEncoded(cctx, opts.Method, body)
+	}
 	if err != nil {
 		return errorLine(j.index, err)
 	}
 	return Line{Index: j.index, Result: res}
+}
+
+// sessionOf is a line's "session" key: a string at the top level of the object. It routes the
+// line's call and is not passed to the method (a method with a parameter named session takes it in
+// the envelope form's "kwargs").
+func sessionOf(line []byte) string {
+	if !bytes.Contains(line, []byte(`"session"`)) {
+		return ""
+	}
+	var l struct {
+		Session string `json:"session"`
+	}
+	if json.Unmarshal(line, &l) != nil {
+		return ""
+	}
+	return l.Session
 }
 
 // decodeLine reads one input line: {"args": [...], "kwargs": {...}} when the object has only those
@@ -190,6 +227,7 @@ func decodeLine(line []byte) (pool.Request, error) {
 	if obj == nil {
 		return pool.Request{}, errs.New(errs.Usage, "line is null, not a JSON object")
 	}
+	delete(obj, "session") // routing, not an argument (see sessionOf)
 	rawArgs, hasArgs := obj["args"]
 	rawKw, hasKw := obj["kwargs"]
 	envelope := (hasArgs || hasKw) && len(obj) == btoi(hasArgs)+btoi(hasKw)
@@ -242,13 +280,15 @@ func kindName(err error) string {
 		return "interrupted"
 	case errs.Conflict:
 		return "conflict"
+	case errs.SessionLost:
+		return "session_lost"
 	}
 	return "infra"
 }
 
 var kinds = map[string]*errs.Kind{
 	"usage": errs.Usage, "not_found": errs.NotFound, "method_raised": errs.MethodRaised,
-	"deadline": errs.Deadline, "interrupted": errs.Interrupted, "conflict": errs.Conflict, "infra": errs.Infra,
+	"deadline": errs.Deadline, "interrupted": errs.Interrupted, "conflict": errs.Conflict, "infra": errs.Infra, "session_lost": errs.SessionLost,
 }
 
 func lineErr(le *LineError) error {

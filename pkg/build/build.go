@@ -7,7 +7,7 @@
 //     (the generated Dockerfile reaches BuildKit through a separate "dockerfile" mount pointing at a
 //     temporary directory: nothing is written into the environment directory).
 //   - Function kind: stage 1 is tagged TAG-base and stage 2 adds the shim (FROM TAG-base, COPY
-//     shim.py, CMD the shim, labels) and is tagged TAG.
+//     the shim's files, CMD the shim, labels) and is tagged TAG.
 //   - HTTP kind with the generated Dockerfile: stage 1 is tagged TAG directly (uvicorn CMD, labels
 //     through the frontend's label: attributes); there is no TAG-base.
 //   - HTTP kind with the user's Dockerfile: stage 1 is tagged TAG-base; its configuration gives the
@@ -209,7 +209,9 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 			log.Debug("the shim will load env.py from the image's working directory", "image", baseTag, "dir", appDir)
 		}
 		files["Dockerfile"] = []byte(shimDockerfile(baseTag, appDir))
-		files["shim.py"] = shim.Server
+		for name, b := range shim.Files() {
+			files[shimContextDir+"/"+name] = b
+		}
 	case KindHTTP:
 		res.Port = ImagePort(cfg.Labels, cfg.ExposedPorts)
 		files["Dockerfile"] = []byte(labelDockerfile(baseTag, res.Port))
@@ -247,6 +249,9 @@ func writeFiles(dir string, files map[string][]byte) error {
 		return fmt.Errorf("cannot create %s: %w", dir, err)
 	}
 	for name, data := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			return fmt.Errorf("cannot create %s: %w", filepath.Dir(filepath.Join(dir, name)), err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("cannot write %s: %w", filepath.Join(dir, name), err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -237,9 +238,19 @@ func TestBuildFunctionUserDockerfile(t *testing.T) {
 	if got != "True True hello-arg" {
 		t.Errorf("in the image: %q", got)
 	}
-	shimInImage := runPython(t, tag, "import sys; sys.stdout.write(open('/rfenv/shim.py').read())")
-	if shimInImage != strings.TrimSpace(string(shim.Server)) {
-		t.Errorf("/rfenv/shim.py differs from shim.Server")
+	// every file of the shim, in one container: their sha256 by path
+	sums := runPython(t, tag, "import hashlib, os\nfor d, _, fs in os.walk('"+shim.ImageDir+"'):\n"+
+		"    for f in sorted(fs):\n        p = os.path.join(d, f)\n"+
+		"        print(os.path.relpath(p, '"+shim.ImageDir+"'), hashlib.sha256(open(p, 'rb').read()).hexdigest())")
+	var want []string
+	for name, b := range shim.Files() {
+		want = append(want, fmt.Sprintf("%s %x", name, sha256.Sum256(b)))
+	}
+	listed := strings.Split(sums, "\n")
+	slices.Sort(listed)
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Errorf("the shim in the image:\n%s\nwant shim.Files():\n%s", strings.Join(listed, "\n"), strings.Join(want, "\n"))
 	}
 	if body := serve(t, tag, shim.DefaultPort, "/health"); !strings.Contains(body, `"ok"`) {
 		t.Errorf("/health = %s", body)

@@ -180,7 +180,9 @@ func copySecrets(ctx context.Context, conn *host.Conn, id string, secrets map[st
 			return err
 		}
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(SecretsPath, "/"), Mode: 0o600, Size: int64(len(body))}); err != nil {
+	// 0400 root: the shim reads it at every start of the container (so a restarted replica has
+	// its secrets) and nothing ever writes it again.
+	if err := tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(SecretsPath, "/"), Mode: 0o400, Size: int64(len(body))}); err != nil {
 		return err
 	}
 	tw.Write(body)

@@ -66,6 +66,22 @@ func (e *ReplicaLostError) Error() string {
 // Unwrap gives the transport's error and the errs.Infra kind.
 func (e *ReplicaLostError) Unwrap() []error { return []error{e.Err, errs.Infra} }
 
+// PinnedError is a call pinned to one replica (a session's) that could not run there: the replica is
+// gone, out of rotation, not answering, or its server restarted. The call is never moved to another
+// replica; the caller decides what the loss means (a session: errs.SessionLost). Its kind is
+// errs.Infra unless the caller says otherwise.
+type PinnedError struct {
+	Replica   int
+	Why       string // "is not answering: ...", "was restarted: ...", ...
+	Restarted bool   // the replica answers, as a new process
+	Err       error  // the underlying error, if any
+}
+
+func (e *PinnedError) Error() string { return fmt.Sprintf("replica %d %s", e.Replica, e.Why) }
+
+// Unwrap gives the underlying error, if any.
+func (e *PinnedError) Unwrap() error { return e.Err }
+
 // decodeCallError reads the shim's error envelope, or a user server's FastAPI-style {"detail": ...}.
 func decodeCallError(status int, body []byte, method string, replica int) *CallError {
 	e := &CallError{Status: status, Method: method, Replica: replica}

@@ -10,9 +10,14 @@ import (
 
 // Health is what a replica's /health said.
 type Health struct {
-	Status  string `json:"status"` // ok, starting, failed, busy, or unreachable
+	Status  string `json:"status"` // ok, starting, failed, busy, draining, or unreachable
 	Overdue int    `json:"overdue,omitempty"`
-	Error   *struct {
+	// With the token (shim protocol 2): the server process's id, and how many calls it runs at once.
+	BootID   string `json:"boot_id,omitempty"`
+	Capacity int    `json:"capacity,omitempty"`
+	InFlight int    `json:"in_flight,omitempty"`
+	Queued   int    `json:"queued,omitempty"`
+	Error    *struct {
 		Type      string `json:"type"`
 		Message   string `json:"message"`
 		Traceback string `json:"traceback"`
@@ -28,6 +33,10 @@ func (p *Pool) probeHealth(ctx context.Context, r *replica) (Health, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/health", nil)
+	if p.opts.Kind == KindFunction {
+		// With the token the shim also says who it is (boot id) and what it can take.
+		req.Header.Set("Authorization", p.authz)
+	}
 	resp, err := r.transport.RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil && !isDialError(err) {
@@ -55,6 +64,9 @@ func (p *Pool) probeHealth(ctx context.Context, r *replica) (Health, error) {
 	} else if resp.StatusCode == http.StatusOK && h.Status == "unknown" {
 		h.Status = "ok"
 	}
+	if h.BootID != "" {
+		r.bootID.Store(&h.BootID)
+	}
 	return h, nil
 }
 
@@ -62,6 +74,7 @@ func (p *Pool) probeHealth(ctx context.Context, r *replica) (Health, error) {
 func (p *Pool) markDown(r *replica, cause error) {
 	r.setReason(shortError(cause))
 	r.healthy.Store(false)
+	p.redispatch() // calls waiting only for this replica fail now, not at their deadline
 	p.startProbe(r)
 }
 
@@ -72,6 +85,7 @@ func (p *Pool) checkBusy(r *replica) {
 	if err == nil && h.Status == "busy" {
 		r.setReason("busy: a call is running past its deadline")
 		r.busy.Store(true)
+		p.redispatch()
 		p.startProbe(r)
 	}
 }
@@ -121,6 +135,7 @@ func (p *Pool) startProbe(r *replica) {
 			if err == nil && h.Ready() {
 				r.healthy.Store(true)
 				r.busy.Store(false)
+				p.redispatch()
 				p.health.notify()
 				p.opts.Logger.Debug("replica rejoined", "env", p.opts.Name, "replica", r.ep.Index)
 				return

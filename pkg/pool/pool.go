@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ const MaxResponse = 64 << 20
 // TimeoutHeader carries the caller's remaining time to the server, which enforces it.
 const TimeoutHeader = "X-Rfenv-Timeout-Ms"
 
+// BootHeader carries the boot id a session's call expects; a server with another one (it restarted)
+// answers 410 without running the method.
+const BootHeader = "X-Rfenv-Boot"
+
 // Options configure a pool.
 type Options struct {
 	Name     string // the environment's name, for messages
@@ -47,7 +52,11 @@ type Options struct {
 	// Calls that certainly never reached a replica are always failed over; these are opt-in because
 	// a method with side effects could run twice.
 	Retries int
-	// MaxConnsPerReplica bounds idle keep-alive connections kept per replica (default 256).
+	// MaxInflight is the budget: how many calls this pool keeps in flight on one replica. Calls beyond
+	// it wait in a FIFO queue, honouring their deadlines (default DefaultMaxInflight).
+	MaxInflight int
+	// MaxConnsPerReplica bounds idle keep-alive connections kept per replica (default MaxInflight,
+	// so that a steady load at the budget reuses its connections).
 	MaxConnsPerReplica int
 	Logger             *slog.Logger
 }
@@ -61,6 +70,7 @@ type Pool struct {
 	chooser chooser
 	health  *health
 	authz   string
+	disp    dispatcher
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -83,8 +93,11 @@ func New(endpoints []Endpoint, opts Options) (*Pool, error) {
 	if opts.DefaultTimeout <= 0 {
 		opts.DefaultTimeout = DefaultTimeout
 	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = DefaultMaxInflight
+	}
 	if opts.MaxConnsPerReplica <= 0 {
-		opts.MaxConnsPerReplica = 256
+		opts.MaxConnsPerReplica = opts.MaxInflight
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -98,7 +111,7 @@ func New(endpoints []Endpoint, opts Options) (*Pool, error) {
 	}
 	reps := make([]*replica, 0, len(endpoints))
 	for _, ep := range endpoints {
-		reps = append(reps, newReplica(ep, opts.MaxConnsPerReplica))
+		reps = append(reps, newReplica(ep, opts.MaxConnsPerReplica, opts.MaxInflight))
 	}
 	p.reps.Store(&reps)
 	return p, nil
@@ -125,10 +138,13 @@ func (p *Pool) SetEndpoints(endpoints []Endpoint) {
 			next = append(next, r)
 			continue
 		}
-		next = append(next, newReplica(ep, p.opts.MaxConnsPerReplica))
+		next = append(next, newReplica(ep, p.opts.MaxConnsPerReplica, p.opts.MaxInflight))
 		added = true
 	}
+	p.disp.mu.Lock()
 	p.reps.Store(&next)
+	p.dispatchLocked(true)
+	p.disp.mu.Unlock()
 	for _, r := range old {
 		r.transport.CloseIdleConnections()
 	}
@@ -198,6 +214,13 @@ func (p *Pool) Call(ctx context.Context, req Request) (json.RawMessage, error) {
 
 // CallEncoded is Call with a body from Encode.
 func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (json.RawMessage, error) {
+	return p.call(ctx, method, body, nil, "")
+}
+
+// call runs one call: on the replica pin when set (a session's; it never moves), else on one the
+// balancer picks among those with a free slot in their budget. bootID, when set, is sent for the
+// server to check, so that a call of a session never runs on a restarted process.
+func (p *Pool) call(ctx context.Context, method string, body []byte, pin *replica, bootID string) (json.RawMessage, error) {
 	if method == "" {
 		return nil, errs.New(errs.Usage, "no method given")
 	}
@@ -213,17 +236,30 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 	var tried []*replica
 	var rejected error // the last 401: a replica that refused the token
 	retriesLeft := p.opts.Retries
+	accept := func(r *replica) bool { return !contains(tried, r) }
+	if pin != nil {
+		accept = func(r *replica) bool { return r == pin }
+	}
+	var backoff busyBackoff
 	for {
-		r := p.pick(tried)
+		r, waited, err := p.acquire(ctx, accept, pin != nil)
+		if err != nil {
+			return nil, p.queueError(ctx, method, waited)
+		}
 		if r == nil {
-			if rejected != nil {
+			switch {
+			case pin != nil:
+				return nil, &PinnedError{Replica: pin.ep.Index, Why: "is out of rotation: " + orUnknown(pin.why())}
+			case rejected != nil:
 				return nil, rejected
 			}
 			return nil, p.noReplicaError(ctx, method, tried)
 		}
-		tried = append(tried, r)
-		res, err := p.send(ctx, r, method, url, body)
+		res, err := p.send(ctx, r, method, url, body, bootID)
+		p.release(r)
 		if err == nil {
+			r.lastOK.Store(time.Now().UnixNano())
+			p.growLimit(r)
 			return res, nil
 		}
 		if ctxErr := p.contextError(ctx, method, err); ctxErr != nil {
@@ -234,22 +270,47 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 			return nil, ctxErr
 		}
 		var ce *CallError
+		isStatus := func(code int) bool { return errors.As(err, &ce) && ce.Status == code }
 		switch {
 		case errors.Is(err, errReplyTooLarge):
 			// The method ran and answered: nothing is wrong with the replica, and another would
 			// answer the same.
 			return nil, fmt.Errorf("call %s on %s: %w", method, r.name(), err)
-		case isDialError(err) || (errors.As(err, &ce) && ce.Status == http.StatusServiceUnavailable):
+		case isStatus(http.StatusTooManyRequests):
+			// The server is full (other processes' calls count too) and started nothing: wait for a
+			// slot, on this replica or another, without marking it down.
+			p.shrinkLimit(r)
+			if err := backoff.wait(ctx); err != nil {
+				return nil, p.queueError(ctx, method, 0)
+			}
+			continue
+		case isDialError(err) && p.overloaded(r, err):
+			// Connecting timed out while other calls to this replica are answered: its accept
+			// queue is full. It is alive; the call waits for a connection to free up.
+			p.shrinkLimit(r)
+			if err := backoff.wait(ctx); err != nil {
+				return nil, p.queueError(ctx, method, 0)
+			}
+			continue
+		case pin != nil && isStatus(http.StatusGone):
+			return nil, &PinnedError{Replica: r.ep.Index, Why: "was restarted: its server process is not the one the session started on", Restarted: true}
+		case pin != nil && (isDialError(err) || isStatus(http.StatusServiceUnavailable) || isStatus(http.StatusUnauthorized)):
+			// Nothing ran, and a session's call never moves to another replica.
+			p.markDown(r, err)
+			return nil, &PinnedError{Replica: r.ep.Index, Why: "is not answering: " + shortError(err)}
+		case isDialError(err) || isStatus(http.StatusServiceUnavailable):
 			// Never reached the method: take the replica out of rotation and fail over.
 			p.markDown(r, err)
+			tried = append(tried, r)
 			continue
-		case errors.As(err, &ce) && ce.Status == http.StatusUnauthorized && p.opts.Kind == KindFunction:
+		case isStatus(http.StatusUnauthorized) && p.opts.Kind == KindFunction:
 			// The shim refused the token before running anything. Usually the replica's address
 			// now belongs to another container (the replica was removed and its IP reused): fail
 			// over, and keep it out of rotation until it takes this pool's token again.
 			rejected = err
 			r.rejected.Store(true)
 			p.markDown(r, err)
+			tried = append(tried, r)
 			continue
 		case errors.As(err, &ce):
 			if ce.Status == http.StatusGatewayTimeout {
@@ -258,30 +319,69 @@ func (p *Pool) CallEncoded(ctx context.Context, method string, body []byte) (jso
 				go p.checkBusy(r)
 			}
 			return nil, err
-		case retriesLeft > 0:
+		case pin == nil && retriesLeft > 0:
 			retriesLeft--
 			p.markDown(r, err)
+			tried = append(tried, r)
 			continue
 		default:
 			p.markDown(r, err)
-			return nil, &ReplicaLostError{Method: method, Replica: r.ep.Index, Name: r.name(), Err: err}
+			lost := &ReplicaLostError{Method: method, Replica: r.ep.Index, Name: r.name(), Err: err}
+			if pin != nil {
+				return nil, &PinnedError{Replica: r.ep.Index, Why: "failed during the call (it may have run): " + shortError(err), Err: lost}
+			}
+			return nil, lost
 		}
 	}
 }
 
-// pick chooses an available replica not yet tried for this call.
-func (p *Pool) pick(tried []*replica) *replica {
-	var buf [16]*replica
-	cands := buf[:0]
-	for _, r := range p.list() {
-		if r.available() && !contains(tried, r) {
-			cands = append(cands, r)
-		}
+func orUnknown(s string) string {
+	if s == "" {
+		return "reason unknown"
 	}
-	if len(cands) == 0 {
+	return s
+}
+
+// overloaded says whether a failed dial to r is overload rather than death: the dial timed out (a
+// dead container's address is silent too, but then nothing else to it is answered either) while
+// other calls to r are in flight or were answered a moment ago.
+func (p *Pool) overloaded(r *replica, err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	p.disp.mu.Lock()
+	busy := r.used > 0
+	p.disp.mu.Unlock()
+	return busy || time.Since(time.Unix(0, r.lastOK.Load())) < overloadWindow
+}
+
+// overloadWindow: a replica that answered a call this recently is alive.
+const overloadWindow = 2 * time.Second
+
+// busyBackoff spaces out retries of a call that a full server turned away, so that a burst does
+// not spin against it while its slots are taken by other processes.
+type busyBackoff struct{ d time.Duration }
+
+func (b *busyBackoff) wait(ctx context.Context) error {
+	b.d = min(max(2*b.d, time.Millisecond), 100*time.Millisecond)
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 		return nil
 	}
-	return p.chooser.choose(cands)
+}
+
+// queueError is the error of a call whose context ended while it waited for a slot.
+func (p *Pool) queueError(ctx context.Context, method string, waited time.Duration) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errs.New(errs.Deadline, "call %s exceeded its deadline after waiting %s for a free slot: every replica of %s had %d calls in flight from this process (the budget); raise it with `up --max-inflight`, add replicas, or allow more time",
+			method, waited.Round(time.Millisecond), p.opts.Name, p.opts.MaxInflight)
+	}
+	return errs.Wrap(errs.Interrupted, fmt.Errorf("call %s cancelled while waiting for a free slot: %w", method, context.Cause(ctx)))
 }
 
 func contains(rs []*replica, r *replica) bool {
@@ -293,7 +393,7 @@ func contains(rs []*replica, r *replica) bool {
 	return false
 }
 
-func (p *Pool) send(ctx context.Context, r *replica, method, path string, body []byte) (json.RawMessage, error) {
+func (p *Pool) send(ctx context.Context, r *replica, method, path string, body []byte, bootID string) (json.RawMessage, error) {
 	target := r.callURL
 	if path != "" {
 		target = r.base + path
@@ -308,6 +408,9 @@ func (p *Pool) send(ctx context.Context, r *replica, method, path string, body [
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		hreq.Header[TimeoutHeader] = []string{strconv.FormatInt(serverBudget(time.Until(dl)).Milliseconds(), 10)}
+	}
+	if bootID != "" {
+		hreq.Header[BootHeader] = []string{bootID}
 	}
 	r.inFlight.Add(1)
 	r.requests.Add(1)

@@ -189,7 +189,7 @@ func TestServerBudget(t *testing.T) {
 }
 
 func TestLeastBusyPrefersIdle(t *testing.T) {
-	rs := []*replica{newReplica(Endpoint{Index: 0, Address: "x:1"}, 1), newReplica(Endpoint{Index: 1, Address: "y:1"}, 1)}
+	rs := []*replica{newReplica(Endpoint{Index: 0, Address: "x:1"}, 1, 1), newReplica(Endpoint{Index: 1, Address: "y:1"}, 1, 1)}
 	rs[0].inFlight.Store(10)
 	for i := 0; i < 50; i++ {
 		if got := (leastBusyChooser{}).choose(rs); got != rs[1] {

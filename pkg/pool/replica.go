@@ -57,6 +57,17 @@ type replica struct {
 
 	requests atomic.Int64 // calls this process sent it
 	failures atomic.Int64
+	// lastOK is when a call to it last got an answer (unix nanoseconds): a dial that times out while
+	// calls are answered is overload, not death.
+	lastOK atomic.Int64
+
+	// used and limit are this process's calls in flight on it and its budget (the pool's
+	// MaxInflight, lowered while the server says it is full); both guarded by the pool's dispatcher.
+	used, limit int
+	shrunk      atomic.Bool // limit < MaxInflight
+	// bootID is the server process's id from its last authenticated /health (shim v2): a restarted
+	// or replaced replica has another one.
+	bootID atomic.Pointer[string]
 }
 
 // dialError marks a failure to connect: the request certainly never reached the server.
@@ -65,7 +76,7 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-func newReplica(ep Endpoint, maxConns int) *replica {
+func newReplica(ep Endpoint, maxConns, budget int) *replica {
 	d := ep.Dialer
 	if d == nil {
 		d = &net.Dialer{Timeout: DirectDialTimeout, KeepAlive: 30 * time.Second}
@@ -88,7 +99,7 @@ func newReplica(ep Endpoint, maxConns int) *replica {
 		ReadBufferSize:  64 << 10,
 		WriteBufferSize: 64 << 10,
 	}
-	r := &replica{ep: ep, base: "http://" + addr, callURL: "http://" + addr + "/call", transport: tr}
+	r := &replica{ep: ep, base: "http://" + addr, callURL: "http://" + addr + "/call", transport: tr, limit: budget}
 	r.healthy.Store(true)
 	return r
 }

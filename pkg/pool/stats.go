@@ -15,38 +15,59 @@ import (
 // InstanceStats is one replica's view: counts come from its server, so they include calls made by
 // every process, while Healthy is probed now.
 type InstanceStats struct {
-	Index     int     `json:"index"`
-	Host      string  `json:"host"`
-	Address   string  `json:"address"`
-	Port      int     `json:"port"`
-	Healthy   bool    `json:"healthy"`
-	Status    string  `json:"status"`
-	Requests  int64   `json:"requests"`
-	InFlight  int64   `json:"in_flight"`
-	Errors    int64   `json:"errors"`
-	Overdue   int64   `json:"overdue"`
-	MeanMs    float64 `json:"mean_ms"`
-	P50Ms     float64 `json:"p50_ms"`
-	UptimeS   float64 `json:"uptime_s"`
-	Error     string  `json:"error,omitempty"`
+	Index    int     `json:"index"`
+	Host     string  `json:"host"`
+	Address  string  `json:"address"`
+	Port     int     `json:"port"`
+	Healthy  bool    `json:"healthy"`
+	Status   string  `json:"status"`
+	Requests int64   `json:"requests"`
+	InFlight int64   `json:"in_flight"`
+	Errors   int64   `json:"errors"`
+	Overdue  int64   `json:"overdue"`
+	MeanMs   float64 `json:"mean_ms"`
+	P50Ms    float64 `json:"p50_ms"`
+	UptimeS  float64 `json:"uptime_s"`
+	// Capacity is how many calls its server runs at once (shim protocol 2).
+	Capacity int `json:"capacity,omitempty"`
+	// OverdueRestarts counts the times its server restarted itself because a call ran too far past
+	// its deadline (up --overdue-restart); LastRestart says which call, the last time.
+	OverdueRestarts int    `json:"overdue_restarts,omitempty"`
+	LastRestart     string `json:"last_restart,omitempty"`
+	// Sessions is how many live sessions are pinned to it (filled in by the library's Env.Stats).
+	Sessions int `json:"sessions"`
+	// Budget is how many calls this process keeps in flight on it at most.
+	Budget    int    `json:"budget"`
+	Error     string `json:"error,omitempty"`
 	hasServer bool
 }
 
 // Stats summarises a pool.
 type Stats struct {
-	Name             string          `json:"name"`
-	TotalInstances   int             `json:"total_instances"`
-	HealthyInstances int             `json:"healthy_instances"`
-	TotalRequests    int64           `json:"total_requests"`
-	Instances        []InstanceStats `json:"instances"`
+	Name             string `json:"name"`
+	TotalInstances   int    `json:"total_instances"`
+	HealthyInstances int    `json:"healthy_instances"`
+	TotalRequests    int64  `json:"total_requests"`
+	TotalSessions    int    `json:"total_sessions"`
+	// Queued is how many of this process's calls wait for a free slot.
+	Queued    int             `json:"queued"`
+	Instances []InstanceStats `json:"instances"`
 }
 
 type shimStats struct {
-	Requests  int64   `json:"requests"`
-	InFlight  int64   `json:"in_flight"`
-	Errors    int64   `json:"errors"`
-	Overdue   int64   `json:"overdue"`
-	UptimeS   float64 `json:"uptime_s"`
+	Requests int64   `json:"requests"`
+	InFlight int64   `json:"in_flight"`
+	Errors   int64   `json:"errors"`
+	Overdue  int64   `json:"overdue"`
+	UptimeS  float64 `json:"uptime_s"`
+	Capacity int     `json:"capacity"`
+	Restarts struct {
+		Overdue int `json:"overdue"`
+		Last    *struct {
+			Method   string  `json:"method"`
+			OverdueS float64 `json:"overdue_s"`
+		} `json:"last"`
+	} `json:"restarts"`
 	LatencyMs struct {
 		Mean float64 `json:"mean"`
 		P50  float64 `json:"p50"`
@@ -66,6 +87,7 @@ func (p *Pool) Stats(ctx context.Context) Stats {
 		}()
 	}
 	wg.Wait()
+	out.Queued = p.queued()
 	for _, s := range out.Instances {
 		if s.Healthy {
 			out.HealthyInstances++
@@ -76,7 +98,7 @@ func (p *Pool) Stats(ctx context.Context) Stats {
 }
 
 func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
-	s := InstanceStats{Index: r.ep.Index, Host: r.ep.Host}
+	s := InstanceStats{Index: r.ep.Index, Host: r.ep.Host, Budget: p.opts.MaxInflight}
 	if h, port, err := net.SplitHostPort(r.ep.Address); err == nil {
 		s.Address = h
 		s.Port, _ = strconv.Atoi(port)
@@ -88,6 +110,13 @@ func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
 		return s
 	}
 	s.Healthy = h.Ready()
+	if s.Healthy && !r.healthy.Load() && !r.rejected.Load() {
+		// Fresh evidence: a replica out of rotation answers ok now (its probe may be backing off).
+		r.healthy.Store(true)
+		r.busy.Store(false)
+		p.redispatch()
+		p.health.notify()
+	}
 	if h.Error != nil {
 		s.Error = h.Error.Type + ": " + h.Error.Message
 	}
@@ -109,6 +138,10 @@ func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
 	s.hasServer = true
 	s.Requests, s.InFlight, s.Errors, s.Overdue = st.Requests, st.InFlight, st.Errors, st.Overdue
 	s.MeanMs, s.P50Ms, s.UptimeS = st.LatencyMs.Mean, st.LatencyMs.P50, st.UptimeS
+	s.Capacity, s.OverdueRestarts = st.Capacity, st.Restarts.Overdue
+	if l := st.Restarts.Last; l != nil {
+		s.LastRestart = fmt.Sprintf("%s ran %.1fs past its deadline", l.Method, l.OverdueS)
+	}
 	return s
 }
 

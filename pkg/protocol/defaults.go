@@ -40,3 +40,9 @@ const (
 	// TransportPublished publishes the port on the daemon host's 127.0.0.1 only, at a port Docker picks.
 	TransportPublished = "published"
 )
+
+// DefaultOverdueRestart is how long past its deadline a call may keep running before its replica
+// restarts itself (UpOptions.OverdueRestart). A sync method cannot be cancelled, so without a limit a
+// method that never returns would hold its thread, and its share of the replica, forever; five
+// minutes leaves a method that merely ignores a short deadline the time to finish.
+const DefaultOverdueRestart = 5 * time.Minute

@@ -37,7 +37,7 @@ const (
 const TimeoutHeader = "X-Rfenv-Timeout-Ms"
 
 // ShimVersion is the wire-protocol version of the embedded shim (the value of LabelShimVersion).
-const ShimVersion = shim.Version
+var ShimVersion = shim.Version
 
 // DefaultPort is the port the shim listens on unless RFENV_PORT says otherwise.
 const DefaultPort = shim.DefaultPort

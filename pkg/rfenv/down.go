@@ -60,6 +60,12 @@ func (c *Client) Down(ctx context.Context, names []string, o DownOptions) ([]Dow
 		}
 		return nil
 	})
+	for _, name := range names {
+		// Its replicas are gone, and so are the episodes its sessions held.
+		if t, terr := c.store.Sessions(name); terr == nil {
+			_ = t.Drop()
+		}
+	}
 	return results, err
 }
 

@@ -20,6 +20,9 @@ type Env struct {
 	// watch keeps the pool's endpoints current for backends whose replicas come and go on their
 	// own (Kubernetes pods); nil otherwise.
 	watch backend.Watcher
+	// sessionCache holds the session records this process resolved (key → state.Session), so a
+	// session's calls read the shared table once.
+	sessionCache sync.Map
 
 	recMu    sync.RWMutex // guards rec, which follow replaces when a replica moved (see follow.go)
 	followMu sync.Mutex   // one follow at a time
@@ -59,7 +62,15 @@ func (e *Env) Methods(ctx context.Context) ([]pool.Method, error) { return e.poo
 
 // Stats reports each replica's health and counters; for a replica that does not answer, Error says
 // what Docker knows of its container (exited, removed, killed for running out of memory).
-func (e *Env) Stats(ctx context.Context) pool.Stats { return e.statsWithContainers(ctx) }
+func (e *Env) Stats(ctx context.Context) pool.Stats {
+	st := e.statsWithContainers(ctx)
+	counts := e.sessionCounts()
+	for i := range st.Instances {
+		st.Instances[i].Sessions = counts[st.Instances[i].Index]
+		st.TotalSessions += st.Instances[i].Sessions
+	}
+	return st
+}
 
 // Close removes the environment's replicas and forgets it (the same as `rfenv down NAME`).
 func (e *Env) Close(ctx context.Context) error {
@@ -100,6 +111,10 @@ func WithBalancing(strategy string) EnvOption {
 func WithCallTimeout(d time.Duration) EnvOption {
 	return func(o *envConfig) { o.pool.DefaultTimeout = d }
 }
+
+// WithMaxInflight overrides, for this process, how many calls it keeps in flight on each replica
+// (the budget recorded at up); calls beyond it wait in a FIFO queue.
+func WithMaxInflight(n int) EnvOption { return func(o *envConfig) { o.pool.MaxInflight = n } }
 
 // WithSharedRoundRobin numbers round-robin picks through a counter beside the state file, so that
 // separate processes (one `rfenv call` each) still take turns.
@@ -143,7 +158,7 @@ func (c *Client) newEnv(op backend.Opened, opts ...EnvOption) (*Env, error) {
 
 // envFromEndpoints makes an Env over explicit endpoints.
 func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, opts ...EnvOption) (*Env, error) {
-	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, Logger: c.log}}
+	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, MaxInflight: rec.MaxInflight, Logger: c.log}}
 	for _, o := range opts {
 		o(&cfg)
 	}

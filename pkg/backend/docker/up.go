@@ -78,6 +78,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 		Transport: transportOf(o),
 		CreatedAt: time.Now().UTC(),
 	}
+	backend.RecordLimits(rec, o)
 	if prev != nil {
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
@@ -176,7 +177,7 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 		conn := conns[placement[i].Raw]
 		spec := containers.Spec{
 			Env: o.Name, Index: i, Image: img.IDOn(placement[i].Raw), Port: img.Port,
-			Vars: append(append([]string{}, vars...),
+			Vars: append(append(append([]string{}, vars...), backend.ShimVars(o)...),
 				"RFENV_TOKEN="+token, "RFENV_PORT="+strconv.Itoa(img.Port),
 				"RFENV_ENV_NAME="+o.Name, "RFENV_REPLICA="+strconv.Itoa(i)),
 			Secrets: o.Secrets, Memory: o.Memory, NanoCPUs: o.NanoCPUs, Network: o.Network,

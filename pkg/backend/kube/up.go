@@ -122,6 +122,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: []string{spec.Raw},
 		CreatedAt: time.Now().UTC(),
 	}
+	backend.RecordLimits(rec, o)
 	if prev != nil {
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
@@ -131,6 +132,10 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	}
 
 	vars := map[string]string{"RFENV_TOKEN": token}
+	for _, kv := range backend.ShimVars(o) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
 	for k, v := range o.Env {
 		vars[k] = v
 	}

@@ -143,6 +143,9 @@ func storageDrivers() []string {
 
 func require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: starts a second Docker daemon (skipped by -short)")
+	}
 	if os.Geteuid() != 0 {
 		t.Fatalf("dockerd: starting a second Docker daemon needs root (running as uid %d)", os.Geteuid())
 	}

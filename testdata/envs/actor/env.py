@@ -1,5 +1,6 @@
 """Test environment: an Actor with sync and async methods, one that raises, one that sleeps."""
 import asyncio
+import hashlib
 import os
 import time
 import uuid
@@ -60,6 +61,10 @@ class Actor:
     def has_secret(self, name: str) -> bool:
         """Say whether an environment variable is set (never its value)."""
         return bool(os.environ.get(name))
+
+    def secret_digest(self, name: str) -> str:
+        """The sha256 of an environment variable (so a test compares values without printing them)."""
+        return hashlib.sha256(os.environ.get(name, "").encode()).hexdigest()
 
     def hostname(self) -> str:
         return os.environ.get("HOSTNAME", "")
