@@ -50,6 +50,7 @@ func TestE2ESecretsSurviveRestart(t *testing.T) {
 		t.Fatalf("before the restart: secret_digest = %q, %v; want the secret's", got, err)
 	}
 	id := env.Record().Instances[0].ContainerID
+	addr := env.Record().Instances[0].Address
 	before := e2e.Inspect(t, docker, id).State.StartedAt
 
 	if out, err := exec.Command("docker", "restart", id).CombinedOutput(); err != nil {
@@ -66,6 +67,15 @@ func TestE2ESecretsSurviveRestart(t *testing.T) {
 		defer cancel()
 		var err error
 		got, err = digest(cctx)
+		if err != nil {
+			// the pool calls the recorded address; following a container that comes back at a new
+			// one is issue 11 defect 1, not this test's subject: say so rather than time out
+			for _, ep := range e2e.Inspect(t, docker, id).NetworkSettings.Networks {
+				if ep != nil && ep.IPAddress.IsValid() && ep.IPAddress.String() != addr {
+					t.Fatalf("the restarted container is at %s, not at its recorded address %s", ep.IPAddress, addr)
+				}
+			}
+		}
 		return err == nil
 	})
 	if got != want {
