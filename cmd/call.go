@@ -8,7 +8,6 @@ import (
 	"github.com/rfenv/rfenv/cmd/config"
 	"github.com/rfenv/rfenv/pkg/callargs"
 	"github.com/rfenv/rfenv/pkg/errs"
-	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
@@ -119,9 +118,10 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 		}
 		return f.Printer().JSON(res)
 	}
-	res, err := env.Pool().Call(ctx, pool.Request{Method: o.Method, Args: pos, Kwargs: args.Kwargs})
+	// Through the Env, not its pool: it explains a lost replica and follows one that moved.
+	res, err := env.CallArgs(ctx, o.Method, pos, args.Kwargs)
 	if err != nil {
-		return env.Explain(ctx, err)
+		return err
 	}
 	return f.Printer().JSON(res)
 }

@@ -41,6 +41,7 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, getenv func(string) 
 	if ctx.Err() != nil && errs.KindOf(err) == nil {
 		err = errs.Wrap(errs.Interrupted, err)
 	}
+	err = withFlagAdvice(err)
 	reportError(f, err)
 	return ExitCode(err)
 }

@@ -40,6 +40,7 @@ type UpOptions struct {
 	NoTransfer    bool
 	Pull          bool
 	PullPolicy    string
+	Transport     string
 	// The pool's limits (see `rfenv up --help`).
 	MaxInflight    int
 	MaxSessions    int
@@ -110,6 +111,7 @@ tagged -t TAG or NAME:latest after DIR's last path element, then starts that ima
 	fl.StringArrayVar(&o.Labels, "label", nil, "extra container label KEY=VALUE (repeatable)")
 	fl.StringArrayVar(&o.Hosts, "host", nil, "Docker host: localhost, unix:///path, ssh://[user@]host[:port] (repeatable; replicas spread over them in order), or one Kubernetes cluster: k8s://[context][/namespace]")
 	fl.StringVar(&o.PullPolicy, "pull-policy", "", "image pull policy on k8s:// hosts: IfNotPresent (default), Always, Never")
+	fl.StringVar(&o.Transport, "transport", "", "how calls reach replicas on Docker hosts: auto (default), direct (bridge address), published (a port on the daemon host's 127.0.0.1 only)")
 	fl.BoolVar(&o.NoTransfer, "no-transfer", false, "do not send the image to remote hosts that lack it")
 	fl.BoolVar(&o.Pull, "pull", false, "pull the image on each host first (a local copy is used when no registry answers)")
 	fl.IntVar(&o.MaxInflight, "max-inflight", pool.DefaultMaxInflight, "calls one process keeps in flight on each replica; more wait in a FIFO queue")
@@ -172,6 +174,7 @@ func (o *UpOptions) libraryOptions(f *Factory) (rfenv.UpOptions, error) {
 		Name: o.Name, Replicas: o.Replicas, Type: o.Type, Balancer: o.Balancer, ForceRecreate: o.ForceRecreate,
 		GPUs: o.GPUs, Volumes: o.Volumes, Network: o.Network, Hosts: o.Hosts, NoTransfer: o.NoTransfer, Pull: o.Pull,
 		PullPolicy: o.PullPolicy,
+		Transport:  o.Transport,
 	}
 	if o.Replicas < 1 {
 		return uo, errs.New(errs.Usage, "--replicas %d: need at least 1 (use `rfenv down` to remove an environment)", o.Replicas)

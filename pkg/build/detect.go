@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
 // Kind is how an environment is served.
@@ -16,9 +17,9 @@ type Kind string
 
 const (
 	// KindFunction: rfenv injects its shim, which serves env.py's Actor class or public functions.
-	KindFunction Kind = "function"
+	KindFunction Kind = protocol.KindFunction
 	// KindHTTP: env.py defines a module-level FastAPI or Starlette `app`, served by uvicorn as is.
-	KindHTTP Kind = "http"
+	KindHTTP Kind = protocol.KindHTTP
 )
 
 // ParseKind checks a kind given by a user (the --type flag). The empty string means "detect".

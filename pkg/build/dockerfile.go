@@ -14,17 +14,18 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/shim"
 )
 
 // DefaultBaseImage is the FROM of the Dockerfile rfenv writes when the directory has none.
-const DefaultBaseImage = "python:3.12-slim"
+const DefaultBaseImage = protocol.DefaultBaseImage
 
-// Labels on the images rfenv builds (the same values as pkg/containers' ImageLabel* constants).
+// Labels on the images rfenv builds (defined in pkg/protocol).
 const (
-	LabelType        = "rfenv.type"         // "function" or "http"
-	LabelShimVersion = "rfenv.shim.version" // the injected shim's protocol version (function kind)
-	LabelPort        = "rfenv.port"         // the port the server listens on in the container
+	LabelType        = protocol.LabelType
+	LabelShimVersion = protocol.LabelShimVersion
+	LabelPort        = protocol.LabelPort
 )
 
 // defaultDockerfile returns the Dockerfile used when the environment directory has none. The

@@ -2,18 +2,20 @@
 // and removes labelled containers, and never touches a container it did not label.
 package containers
 
-// Labels on every container rfenv starts, so they can always be found and removed.
+import "github.com/rfenv/rfenv/pkg/protocol"
+
+// Labels on every container rfenv starts (defined in pkg/protocol, shared with the other backends).
 const (
-	LabelManaged    = "rfenv.managed"     // "true"
-	LabelEnv        = "rfenv.env"         // the environment's name
-	LabelReplica    = "rfenv.replica"     // the replica's index
-	LabelConfigHash = "rfenv.config-hash" // keyed hash of image and settings, to decide reuse
-	LabelState      = "rfenv.state"       // which state directory owns it (see state.StateID)
+	LabelManaged    = protocol.LabelManaged
+	LabelEnv        = protocol.LabelEnv
+	LabelReplica    = protocol.LabelReplica
+	LabelConfigHash = protocol.LabelConfigHash
+	LabelState      = protocol.LabelState
 )
 
-// Labels on images that rfenv builds.
+// Labels on images that rfenv builds (defined in pkg/protocol).
 const (
-	ImageLabelType        = "rfenv.type"         // "function" or "http"
-	ImageLabelPort        = "rfenv.port"         // the server's port in the container
-	ImageLabelShimVersion = "rfenv.shim.version" // the embedded shim's protocol version
+	ImageLabelType        = protocol.LabelType
+	ImageLabelPort        = protocol.LabelPort
+	ImageLabelShimVersion = protocol.LabelShimVersion
 )

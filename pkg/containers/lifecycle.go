@@ -21,6 +21,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
 // SecretsPath is where secret values are copied into a container before it starts; the shim loads them
@@ -43,6 +44,9 @@ type Spec struct {
 	Labels     map[string]string
 	StateID    string
 	ConfigHash string
+	// Publish binds Port on the daemon host's 127.0.0.1 (never another address), at a port Docker
+	// picks: for hosts whose bridge addresses the client cannot reach.
+	Publish bool
 }
 
 // Name is the container name of a replica.
@@ -56,6 +60,8 @@ type Replica struct {
 	Host    string
 	Address netip.Addr // the container's address on its network
 	Port    int
+	// Published is the daemon host's 127.0.0.1 and the port Docker bound Port to (when published).
+	Published netip.AddrPort
 }
 
 // Create creates (but does not start) the container for spec. A container of the same name that rfenv
@@ -88,6 +94,12 @@ func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
 		}
 		hc.DeviceRequests = []container.DeviceRequest{req}
 	}
+	var exposed network.PortSet
+	if spec.Publish {
+		p := network.MustParsePort(strconv.Itoa(spec.Port) + "/tcp")
+		exposed = network.PortSet{p: {}}
+		hc.PortBindings = network.PortMap{p: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: ""}}}
+	}
 	var nc *network.NetworkingConfig
 	if spec.Network != "" {
 		hc.NetworkMode = container.NetworkMode(spec.Network)
@@ -95,9 +107,10 @@ func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
 	res, err := conn.Docker.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
-			Image:  spec.Image,
-			Env:    spec.Vars,
-			Labels: labels,
+			Image:        spec.Image,
+			Env:          spec.Vars,
+			Labels:       labels,
+			ExposedPorts: exposed,
 		},
 		HostConfig:       hc,
 		NetworkingConfig: nc,
@@ -201,7 +214,21 @@ func Inspect(ctx context.Context, conn *host.Conn, id, networkName string, port 
 	r := Replica{ID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), Host: conn.Spec.Raw, Port: port}
 	r.Index, _ = strconv.Atoi(c.Config.Labels[LabelReplica])
 	r.Address = Address(c, networkName)
+	r.Published = PublishedAddr(c, port)
 	return r, nil
+}
+
+// PublishedAddr is where port is published on the daemon host's loopback, if it is.
+func PublishedAddr(c container.InspectResponse, port int) netip.AddrPort {
+	if c.NetworkSettings == nil {
+		return netip.AddrPort{}
+	}
+	for _, b := range c.NetworkSettings.Ports[network.MustParsePort(strconv.Itoa(port)+"/tcp")] {
+		if n, err := strconv.Atoi(b.HostPort); err == nil && b.HostIP.IsLoopback() {
+			return netip.AddrPortFrom(b.HostIP, uint16(n))
+		}
+	}
+	return netip.AddrPort{}
 }
 
 // Address picks the container's IP: on the named network if given, else on "bridge", else any.
@@ -211,7 +238,7 @@ func Address(c container.InspectResponse, networkName string) netip.Addr {
 	}
 	nets := c.NetworkSettings.Networks
 	if networkName == "" {
-		networkName = "bridge"
+		networkName = protocol.DefaultNetwork
 	}
 	if ep, ok := nets[networkName]; ok && ep != nil && ep.IPAddress.IsValid() {
 		return ep.IPAddress

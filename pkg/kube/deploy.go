@@ -14,12 +14,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/rfenv/rfenv/pkg/containers"
 	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
 // AnnotationConfigHash carries the configuration hash (64 hex characters: too long for a label).
-const AnnotationConfigHash = containers.LabelConfigHash
+const AnnotationConfigHash = protocol.LabelConfigHash
 
 // ContainerName is the name of the environment's container in each pod.
 const ContainerName = "env"
@@ -47,17 +47,17 @@ type Spec struct {
 
 // Labels selects an environment's objects.
 func Labels(env, stateID string) map[string]string {
-	return map[string]string{containers.LabelManaged: "true", containers.LabelEnv: env, containers.LabelState: stateID}
+	return map[string]string{protocol.LabelManaged: "true", protocol.LabelEnv: env, protocol.LabelState: stateID}
 }
 
 // Selector is Labels as a label selector string.
 func Selector(env, stateID string) string {
-	return containers.LabelManaged + "=true," + containers.LabelEnv + "=" + env + "," + containers.LabelState + "=" + stateID
+	return protocol.LabelManaged + "=true," + protocol.LabelEnv + "=" + env + "," + protocol.LabelState + "=" + stateID
 }
 
 // ManagedSelector selects every rfenv object of a state directory.
 func ManagedSelector(stateID string) string {
-	return containers.LabelManaged + "=true," + containers.LabelState + "=" + stateID
+	return protocol.LabelManaged + "=true," + protocol.LabelState + "=" + stateID
 }
 
 func (s Spec) secret() *corev1.Secret {
@@ -83,7 +83,7 @@ func (s Spec) deployment() *appsv1.Deployment {
 	}
 	policy := s.PullPolicy
 	if policy == "" {
-		policy = corev1.PullIfNotPresent
+		policy = corev1.PullPolicy(protocol.DefaultPullPolicy)
 	}
 	probe := &corev1.Probe{
 		PeriodSeconds: 1, TimeoutSeconds: 2, FailureThreshold: 2, SuccessThreshold: 1,
@@ -111,7 +111,7 @@ func (s Spec) deployment() *appsv1.Deployment {
 	}
 	replicas := int32(s.Replicas)
 	grace := int64(PreStopSeconds + 8)
-	no := false
+	no, yes := false, true
 	maxUnavailable := intstr.FromInt32(0)
 	maxSurge := intstr.FromString("25%")
 	return &appsv1.Deployment{
@@ -135,6 +135,9 @@ func (s Spec) deployment() *appsv1.Deployment {
 					AutomountServiceAccountToken:  &no,
 					EnableServiceLinks:            &no,
 					TerminationGracePeriodSeconds: &grace,
+					// The pod's pause process becomes PID 1 and reaps orphaned processes, as
+					// docker-init does for Docker replicas; the shim is not PID 1 and never reaps.
+					ShareProcessNamespace: &yes,
 					Containers: []corev1.Container{{
 						Name:            ContainerName,
 						Image:           s.Image,
@@ -221,11 +224,11 @@ func (c *Conn) Find(ctx context.Context, env, stateID string) (Existing, error) 
 }
 
 func owned(labels map[string]string, env, stateID, kind, name string, c *Conn) error {
-	if labels[containers.LabelManaged] != "true" || labels[containers.LabelEnv] != env {
+	if labels[protocol.LabelManaged] != "true" || labels[protocol.LabelEnv] != env {
 		return errs.New(errs.Conflict, "%s %s in namespace %s on %s was not made by rfenv; choose another name with --name", kind, name, c.Namespace, c.Spec)
 	}
-	if labels[containers.LabelState] != stateID {
-		return errs.New(errs.Conflict, "%s %s in namespace %s on %s belongs to another rfenv state directory (%s=%s); choose another name with --name", kind, name, c.Namespace, c.Spec, containers.LabelState, labels[containers.LabelState])
+	if labels[protocol.LabelState] != stateID {
+		return errs.New(errs.Conflict, "%s %s in namespace %s on %s belongs to another rfenv state directory (%s=%s); choose another name with --name", kind, name, c.Namespace, c.Spec, protocol.LabelState, labels[protocol.LabelState])
 	}
 	return nil
 }
@@ -385,28 +388,28 @@ func (c *Conn) ListManaged(ctx context.Context, stateID string) ([]Leftover, err
 		return nil, c.apiError("list deployments", err)
 	}
 	for _, d := range deps.Items {
-		out = append(out, Leftover{Kind: "Deployment", Name: d.Name, Env: d.Labels[containers.LabelEnv]})
+		out = append(out, Leftover{Kind: "Deployment", Name: d.Name, Env: d.Labels[protocol.LabelEnv]})
 	}
 	secs := &corev1.SecretList{}
 	if err := c.core.List(ctx, "secrets", sel, secs); err != nil {
 		return nil, c.apiError("list secrets", err)
 	}
 	for _, s := range secs.Items {
-		out = append(out, Leftover{Kind: "Secret", Name: s.Name, Env: s.Labels[containers.LabelEnv]})
+		out = append(out, Leftover{Kind: "Secret", Name: s.Name, Env: s.Labels[protocol.LabelEnv]})
 	}
 	rss := &appsv1.ReplicaSetList{}
 	if err := c.apps.List(ctx, "replicasets", sel, rss); err != nil {
 		return nil, c.apiError("list replica sets", err)
 	}
 	for _, r := range rss.Items {
-		out = append(out, Leftover{Kind: "ReplicaSet", Name: r.Name, Env: r.Labels[containers.LabelEnv]})
+		out = append(out, Leftover{Kind: "ReplicaSet", Name: r.Name, Env: r.Labels[protocol.LabelEnv]})
 	}
 	pods := &corev1.PodList{}
 	if err := c.core.List(ctx, "pods", sel, pods); err != nil {
 		return nil, c.apiError("list pods", err)
 	}
 	for _, p := range pods.Items {
-		out = append(out, Leftover{Kind: "Pod", Name: p.Name, Env: p.Labels[containers.LabelEnv]})
+		out = append(out, Leftover{Kind: "Pod", Name: p.Name, Env: p.Labels[protocol.LabelEnv]})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Env != out[j].Env {

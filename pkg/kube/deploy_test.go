@@ -66,3 +66,13 @@ func TestValidateName(t *testing.T) {
 		}
 	}
 }
+
+// TestPodsReapOrphans (issue 11, defect 7): pods share their process namespace, so the pause process
+// is PID 1 and reaps orphaned processes (Docker replicas run docker-init for the same reason).
+func TestPodsReapOrphans(t *testing.T) {
+	s := Spec{Env: "affine", StateID: "abc123", Image: "affine:1", Replicas: 1, Port: 8000}
+	d := s.deployment()
+	if sp := d.Spec.Template.Spec.ShareProcessNamespace; sp == nil || !*sp {
+		t.Errorf("pod template: ShareProcessNamespace = %v, want true", sp)
+	}
+}

@@ -9,9 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/klog/v2"
 
 	"github.com/rfenv/rfenv/pkg/errs"
 )
@@ -54,8 +57,12 @@ func (c *Conn) ListPods(ctx context.Context, env, stateID string) ([]corev1.Pod,
 }
 
 // WatchPods calls onChange with every pod of the environment (serving or not) each time one changes,
-// until ctx is done. It re-lists and re-watches when a watch ends.
+// until ctx is done. client-go's RetryWatcher keeps the watch open (re-opening it from the last
+// resource version, at most once a second, when it fails or ends); only when the watch cannot resume
+// (its resource version expired, or it is refused) are the pods listed again, with backoff.
 func (c *Conn) WatchPods(ctx context.Context, env, stateID, rv string, initial []corev1.Pod, onChange func([]corev1.Pod)) {
+	// client-go logs through klog; a library prints nothing, so its logger is a discarding one.
+	ctx = klog.NewContext(ctx, logr.Discard())
 	pods := map[string]corev1.Pod{}
 	for _, p := range initial {
 		pods[p.Name] = p
@@ -68,17 +75,24 @@ func (c *Conn) WatchPods(ctx context.Context, env, stateID, rv string, initial [
 		SortPods(out)
 		onChange(out)
 	}
-	backoff := 100 * time.Millisecond
+	w := podWatcher{c: c, selector: Selector(env, stateID)}
+	backoff := watchBackoffMin
+	wait := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timeAfter(backoff):
+		}
+		backoff = min(2*backoff, watchBackoffMax)
+		return true
+	}
 	for ctx.Err() == nil {
-		if rv == "" {
+		if rv == "" || rv == "0" {
 			list, nrv, err := c.ListPods(ctx, env, stateID)
-			if err != nil {
-				select {
-				case <-ctx.Done():
+			if err != nil || nrv == "" {
+				if !wait() {
 					return
-				case <-timeAfter(backoff):
 				}
-				backoff = min(2*backoff, 5*time.Second)
 				continue
 			}
 			pods = map[string]corev1.Pod{}
@@ -88,34 +102,59 @@ func (c *Conn) WatchPods(ctx context.Context, env, stateID, rv string, initial [
 			rv = nrv
 			emit()
 		}
-		w, err := c.core.Watch(ctx, "pods", metav1.ListOptions{
-			LabelSelector: Selector(env, stateID), ResourceVersion: rv, AllowWatchBookmarks: true,
-		})
+		rw, err := watchtools.NewRetryWatcherWithContext(ctx, rv, w)
 		if err != nil {
 			rv = ""
 			continue
 		}
-		backoff = 100 * time.Millisecond
-		for ev := range w.ResultChan() {
+		delivered := false
+		for ev := range rw.ResultChan() {
+			if ev.Type == watch.Error {
+				rv = "" // cannot resume: list again
+				break
+			}
 			p, ok := ev.Object.(*corev1.Pod)
 			if !ok {
-				if ev.Type == watch.Error {
-					rv = "" // expired: list again
-				}
 				continue
 			}
 			rv = p.ResourceVersion
 			switch ev.Type {
 			case watch.Added, watch.Modified:
 				pods[p.Name] = *p
+				delivered = true
 				emit()
 			case watch.Deleted:
 				delete(pods, p.Name)
+				delivered = true
 				emit()
 			}
 		}
-		w.Stop()
+		rw.Stop()
+		if delivered {
+			backoff = watchBackoffMin
+		}
+		if rv == "" && !wait() {
+			return
+		}
 	}
+}
+
+// Bounds of the backoff between re-lists of an environment's pods.
+const (
+	watchBackoffMin = 100 * time.Millisecond
+	watchBackoffMax = 5 * time.Second
+)
+
+// podWatcher opens watches of an environment's pods (a cache.WatcherWithContext for RetryWatcher).
+type podWatcher struct {
+	c        *Conn
+	selector string
+}
+
+func (w podWatcher) WatchWithContext(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+	o.LabelSelector = w.selector
+	o.AllowWatchBookmarks = true
+	return w.c.core.Watch(ctx, "pods", o)
 }
 
 // fatalWaiting are container waiting reasons that do not fix themselves.

@@ -11,14 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/backend/attached"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
-	"github.com/rfenv/rfenv/shim"
 )
 
 // AttachedHost is the host recorded for servers rfenv did not start.
-const AttachedHost = "attached"
+const AttachedHost = attached.Host
 
 // AttachOptions describe servers to register.
 type AttachOptions struct {
@@ -37,13 +39,16 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	if len(urls) == 0 {
 		return nil, errs.New(errs.Usage, "attach %s: give at least one server URL, e.g. http://10.0.0.5:8000", name)
 	}
+	if o.Type != "" && !protocol.ValidKind(o.Type) {
+		return nil, errs.New(errs.Usage, "attach %s: server type %q: use %s or %s (or leave it empty to detect it)", name, o.Type, protocol.KindFunction, protocol.KindHTTP)
+	}
 	if o.Balancer == "" {
-		o.Balancer = pool.Random
+		o.Balancer = protocol.DefaultBalancer
 	}
 	if err := pool.ValidateStrategy(o.Balancer); err != nil {
 		return nil, err
 	}
-	rec := &state.Environment{Name: name, Type: o.Type, Token: o.Token, Balancer: o.Balancer, Attached: true,
+	rec := &state.Environment{Name: name, Type: o.Type, Token: o.Token, Balancer: o.Balancer, Attached: true, Backend: backend.KindAttached,
 		Hosts: []string{AttachedHost}, CreatedAt: time.Now().UTC()}
 	for i, raw := range urls {
 		addr, err := urlAddress(raw)
@@ -55,7 +60,11 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	if rec.Type == "" {
 		rec.Type = detectServerKind(ctx, rec.Instances[0].URL)
 	}
-	env, err := c.newEnvFromInstances(rec, rec.Instances)
+	op, err := attached.New(backend.Deps{}).Open(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	env, err := c.newEnv(op)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +83,7 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	}
 	defer unlock()
 	err = c.store.Update(ctx, func(f *state.File) error {
-		if prev, ok := f.Environments[name]; ok && !prev.Attached {
+		if prev, ok := f.Environments[name]; ok && recordedBackend(prev) != backend.KindAttached {
 			return errs.New(errs.Conflict, "%s is an environment rfenv started; `rfenv down %s` first, or attach under another name", name, name)
 		}
 		f.Environments[name] = rec
@@ -124,7 +133,7 @@ func urlAddress(raw string) (string, error) {
 		return "", errs.New(errs.Usage, "server URL %q: give the server's root, without a path", raw)
 	}
 	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), fmt.Sprint(shim.DefaultPort)), nil
+		return net.JoinHostPort(u.Hostname(), fmt.Sprint(protocol.DefaultPort)), nil
 	}
 	return u.Host, nil
 }

@@ -16,9 +16,9 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
-	"github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/sshx"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -30,7 +30,7 @@ type Client struct {
 	log   *slog.Logger
 	cfg   clientConfig
 
-	kubes kube.Connector // one connection per Kubernetes cluster namespace
+	backends []backend.Backend // see backends.go
 
 	sshMu   sync.Mutex
 	sshPool *sshx.Pool // one SSH connection per server; see openSSH
@@ -78,6 +78,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c := &Client{store: st, log: cfg.logger, cfg: cfg}
 	c.hosts = host.NewConnector(host.Options{SSH: c.openSSH, Logger: cfg.logger})
+	c.backends = newBackends(backend.Deps{Store: st, Hosts: c.hosts, Log: cfg.logger})
 	return c, nil
 }
 

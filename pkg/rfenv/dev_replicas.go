@@ -3,6 +3,8 @@ package rfenv
 import (
 	"context"
 
+	"github.com/rfenv/rfenv/pkg/backend"
+
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
@@ -15,7 +17,11 @@ func (c *Client) GetReplicas(ctx context.Context, name string, opts ...EnvOption
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := kubeSpec(rec); ok || len(rec.Instances) <= 1 {
+	b, err := c.backendOf(rec)
+	if err != nil {
+		return nil, err
+	}
+	if b.Kind() == backend.KindKube || len(rec.Instances) <= 1 {
 		env, err := c.Get(ctx, name, opts...)
 		if err != nil {
 			return nil, err
@@ -24,7 +30,18 @@ func (c *Client) GetReplicas(ctx context.Context, name string, opts ...EnvOption
 	}
 	var out []*Env
 	for _, in := range rec.Instances {
-		env, err := c.newEnvFromInstances(rec, []state.Instance{in}, opts...)
+		// The backend opens a view of the entry with that replica alone (no remote call for Docker
+		// or attached servers); the Env keeps the whole entry.
+		view := *rec
+		view.Instances = []state.Instance{in}
+		op, err := b.Open(ctx, &view)
+		var env *Env
+		if err == nil {
+			env, err = c.newEnv(op, opts...)
+		}
+		if env != nil {
+			env.rec = rec
+		}
 		if err != nil {
 			for _, e := range out {
 				e.Release()

@@ -2,12 +2,12 @@ package rfenv
 
 import (
 	"context"
-	"sort"
-	"sync"
+	"errors"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/state"
@@ -35,10 +35,6 @@ func (c *Client) Down(ctx context.Context, names []string, o DownOptions) ([]Dow
 	if len(names) == 0 {
 		return nil, errs.New(errs.Usage, "no environment named: rfenv down NAME... (or --all)")
 	}
-	f, err := c.store.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
 	extra, err := host.ParseAll(o.Hosts)
 	if err != nil {
 		return nil, err
@@ -47,7 +43,7 @@ func (c *Client) Down(ctx context.Context, names []string, o DownOptions) ([]Dow
 	g, gctx := errgroup.WithContext(ctx)
 	for i, name := range names {
 		g.Go(func() error {
-			r, err := c.downOne(gctx, name, f.Environments[name], extra, len(o.Hosts) > 0)
+			r, err := c.downOne(gctx, name, extra, len(o.Hosts) > 0)
 			results[i] = r
 			return err
 		})
@@ -86,14 +82,25 @@ func (c *Client) DownAll(ctx context.Context, o DownOptions) ([]DownResult, erro
 	return c.Down(ctx, names, o)
 }
 
-func (c *Client) downOne(ctx context.Context, name string, rec *state.Environment, extra []host.Spec, explicitHosts bool) (DownResult, error) {
+// downLocking runs just before downOne takes the environment's lock (a test seam: an up that
+// changes the entry while down waits for the lock).
+var downLocking = func(name string) {}
+
+func (c *Client) downOne(ctx context.Context, name string, extra []host.Spec, explicitHosts bool) (DownResult, error) {
 	res := DownResult{Name: name}
+	downLocking(name)
 	unlock, err := c.lockEnv(ctx, name)
 	if err != nil {
 		return res, err
 	}
 	defer unlock()
-	if rec != nil && rec.Attached {
+	// The entry is read under the lock: an up that held it may have changed the hosts (or replaced
+	// an attached entry) while this down waited.
+	rec, err := c.store.Get(ctx, name)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return res, err
+	}
+	if rec != nil && recordedBackend(rec) == backend.KindAttached {
 		res.Attached = true
 		return res, nil
 	}
@@ -103,12 +110,12 @@ func (c *Client) downOne(ctx context.Context, name string, rec *state.Environmen
 	}
 	if rec != nil {
 		for _, h := range rec.Hosts {
-			if sp, err := host.Parse(h); err == nil && !containsSpec(specs, sp) {
+			if sp, err := host.Parse(h); err == nil && !backend.ContainsSpec(specs, sp) {
 				specs = append(specs, sp)
 			}
 		}
 		for _, in := range rec.Instances {
-			if sp, err := host.Parse(in.Host); err == nil && !containsSpec(specs, sp) {
+			if sp, err := host.Parse(in.Host); err == nil && !backend.ContainsSpec(specs, sp) {
 				specs = append(specs, sp)
 			}
 		}
@@ -116,37 +123,35 @@ func (c *Client) downOne(ctx context.Context, name string, rec *state.Environmen
 	if len(specs) == 0 {
 		specs = extra // localhost unless --host was given
 	}
-	specs, removed, err := c.downKube(ctx, name, specs) // k8s:// hosts: see kube_down.go
-	res.Removed += removed
-	if err != nil || len(specs) == 0 {
-		return res, err
+	// Each backend removes what it runs on its hosts (Kubernetes first, as before: its objects are
+	// deleted and awaited before Docker hosts are visited).
+	order, by := c.groupByBackend(specs)
+	slices.SortStableFunc(order, func(a, b backend.Backend) int {
+		return boolInt(b.Kind() == backend.KindKube) - boolInt(a.Kind() == backend.KindKube)
+	})
+	for _, b := range order {
+		n, err := b.Down(ctx, name, rec, by[b.Kind()])
+		res.Removed += n
+		if err != nil {
+			return res, err
+		}
 	}
-	conns, err := c.connectAll(ctx, specs)
-	if err != nil {
-		return res, err
-	}
-	found, err := c.findExisting(ctx, name, specs, conns)
-	if err != nil {
-		return res, err
-	}
-	var items []toRemove
-	for _, e := range dedupeByContainer(found, nil) {
-		items = append(items, toRemove{conn: e.conn, id: e.summary.ID})
-	}
-	res.Removed = len(items)
-	return res, c.removeAll(ctx, items)
+	return res, nil
 }
 
-// Orphan is a labelled container that no state entry owns.
-type Orphan struct {
-	Host string `json:"host"`
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Env  string `json:"env"`
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
+
+// Orphan is a labelled container (or Kubernetes object) that no state entry owns.
+type Orphan = backend.Orphan
 
 // Prune removes rfenv containers of this state directory that no state entry owns, on every host the
-// state file mentions and on extra hosts (default localhost).
+// state file mentions and on extra hosts (default localhost). Each backend lists what runs before it
+// reads the state, so that an up recording its entry meanwhile keeps its replicas.
 func (c *Client) Prune(ctx context.Context, extraHosts []string) ([]Orphan, error) {
 	f, err := c.store.Load(ctx)
 	if err != nil {
@@ -158,67 +163,35 @@ func (c *Client) Prune(ctx context.Context, extraHosts []string) ([]Orphan, erro
 	}
 	for _, e := range f.Environments {
 		for _, h := range e.Hosts {
-			if sp, err := host.Parse(h); err == nil && !containsSpec(specs, sp) {
+			if sp, err := host.Parse(h); err == nil && !backend.ContainsSpec(specs, sp) {
 				specs = append(specs, sp)
 			}
 		}
 	}
-	specs, orphans, err := c.pruneKube(ctx, f, specs) // k8s:// hosts: see kube_down.go
-	if err != nil || len(specs) == 0 {
-		return orphans, err
+	known := func(ctx context.Context) (map[string]bool, error) {
+		f, err := c.store.Load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]bool, len(f.Environments))
+		for n := range f.Environments {
+			out[n] = true
+		}
+		return out, nil
 	}
-	conns, err := c.connectAll(ctx, specs)
-	if err != nil {
-		return nil, err
-	}
-	var mu sync.Mutex
-	var items []toRemove
-	seen := map[string]bool{}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, sp := range specs {
-		g.Go(func() error {
-			list, err := containers.List(gctx, conns[sp.Raw], containers.Filter{StateID: c.store.ID()})
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for _, s := range list {
-				if seen[s.ID] {
-					continue // the same daemon reached under two host specs
-				}
-				seen[s.ID] = true
-				env := s.Labels[containers.LabelEnv]
-				// A known environment's containers are never orphans, even ones its entry does not
-				// list yet: an up in progress records its entry first, and `up` reconciles the rest.
-				if _, ok := f.Environments[env]; ok {
-					continue
-				}
-				name := ""
-				if len(s.Names) > 0 {
-					name = trimSlash(s.Names[0])
-				}
-				orphans = append(orphans, Orphan{Host: sp.Raw, ID: s.ID, Name: name, Env: env})
-				items = append(items, toRemove{conn: conns[sp.Raw], id: s.ID})
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	sort.Slice(orphans, func(i, j int) bool { return orphans[i].Name < orphans[j].Name })
-	if err := c.removeAll(ctx, items); err != nil {
-		return orphans, err
+	order, by := c.groupByBackend(specs)
+	slices.SortStableFunc(order, func(a, b backend.Backend) int {
+		return boolInt(b.Kind() == backend.KindKube) - boolInt(a.Kind() == backend.KindKube)
+	})
+	var orphans []Orphan
+	for _, b := range order {
+		o, err := b.Prune(ctx, by[b.Kind()], known)
+		orphans = append(orphans, o...)
+		if err != nil {
+			return orphans, err
+		}
 	}
 	return orphans, nil
-}
-
-func trimSlash(s string) string {
-	if len(s) > 0 && s[0] == '/' {
-		return s[1:]
-	}
-	return s
 }
 
 // CloseAll removes every environment this state directory knows (the registry's "close all").

@@ -3,13 +3,10 @@ package rfenv
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/rfenv/rfenv/pkg/host"
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -20,35 +17,32 @@ type Env struct {
 	c    *Client
 	rec  *state.Environment
 	pool *pool.Pool
-	kube *kubeEnv // set for an environment on Kubernetes: follows its pods
+	// watch keeps the pool's endpoints current for backends whose replicas come and go on their
+	// own (Kubernetes pods); nil otherwise.
+	watch backend.Watcher
 	// sessionCache holds the session records this process resolved (key → state.Session), so a
 	// session's calls read the shared table once.
 	sessionCache sync.Map
+
+	recMu    sync.RWMutex // guards rec, which follow replaces when a replica moved (see follow.go)
+	followMu sync.Mutex   // one follow at a time
 }
 
 // Name is the environment's name.
-func (e *Env) Name() string { return e.rec.Name }
+func (e *Env) Name() string { return e.record().Name }
 
 // Record is the environment as the state file records it.
-func (e *Env) Record() state.Environment { return *e.rec }
+func (e *Env) Record() state.Environment { return *e.record() }
 
 // Call calls method with keyword arguments (a map, a struct, or nil) and returns its JSON result.
 // The context's deadline is enforced by the server too: an async method is cancelled there.
 func (e *Env) Call(ctx context.Context, method string, kwargs any) (json.RawMessage, error) {
-	res, err := e.pool.Call(ctx, pool.Request{Method: method, Kwargs: kwargs})
-	if err != nil {
-		return nil, e.Explain(ctx, err)
-	}
-	return res, nil
+	return e.call(ctx, pool.Request{Method: method, Kwargs: kwargs})
 }
 
 // CallArgs calls method with positional and keyword arguments.
 func (e *Env) CallArgs(ctx context.Context, method string, args []any, kwargs any) (json.RawMessage, error) {
-	res, err := e.pool.Call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
-	if err != nil {
-		return nil, e.Explain(ctx, err)
-	}
-	return res, nil
+	return e.call(ctx, pool.Request{Method: method, Args: args, Kwargs: kwargs})
 }
 
 // CallInto calls method and decodes its result into out.
@@ -81,15 +75,19 @@ func (e *Env) Stats(ctx context.Context) pool.Stats {
 // Close removes the environment's replicas and forgets it (the same as `rfenv down NAME`).
 func (e *Env) Close(ctx context.Context) error {
 	e.pool.Close()
-	e.kube.stop()
-	_, err := e.c.Down(ctx, []string{e.rec.Name}, DownOptions{})
+	if e.watch != nil {
+		e.watch.Stop()
+	}
+	_, err := e.c.Down(ctx, []string{e.Name()}, DownOptions{})
 	return err
 }
 
 // Release closes this process's connections to the replicas and leaves them running.
 func (e *Env) Release() {
 	e.pool.Close()
-	e.kube.stop()
+	if e.watch != nil {
+		e.watch.Stop()
+	}
 }
 
 // EnvOption adjusts how an Env calls its replicas.
@@ -122,45 +120,43 @@ func WithMaxInflight(n int) EnvOption { return func(o *envConfig) { o.pool.MaxIn
 // separate processes (one `rfenv call` each) still take turns.
 func WithSharedRoundRobin() EnvOption { return func(o *envConfig) { o.sharedRR = true } }
 
-// Get returns the environment named name from the state file, ready to call. It makes no Docker
-// calls: replicas are reached at the addresses recorded by up.
+// Get returns the environment named name from the state file, ready to call. On Docker hosts it
+// makes no Docker calls: replicas are reached at the addresses recorded by up; on Kubernetes it lists
+// the current pods (one API request) and follows them while the Env is held.
 func (c *Client) Get(ctx context.Context, name string, opts ...EnvOption) (*Env, error) {
 	rec, err := c.store.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	if sp, ok := kubeSpec(rec); ok {
-		// Pods come and go with the Deployment: list the current ones (one API request).
-		return c.getKube(ctx, rec, sp, opts...)
+	b, err := c.backendOf(rec)
+	if err != nil {
+		return nil, err
 	}
-	return c.newEnvFromInstances(rec, rec.Instances, opts...)
+	op, err := b.Open(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	return c.newEnv(op, opts...)
 }
 
-// newEnvFromInstances makes an Env over recorded instances: containers at their addresses (through
-// the host's SSH connection for remote ones), or attached servers at their URLs.
-func (c *Client) newEnvFromInstances(rec *state.Environment, instances []state.Instance, opts ...EnvOption) (*Env, error) {
-	eps := make([]pool.Endpoint, 0, len(instances))
-	for _, in := range instances {
-		ep := pool.Endpoint{Index: in.Index, Host: in.Host}
-		port := in.Port
-		if port == 0 {
-			port = rec.Port
+// newEnv makes an Env over what a backend opened, with the same options as Get, and starts following
+// its replicas if the backend watches them.
+func (c *Client) newEnv(op backend.Opened, opts ...EnvOption) (*Env, error) {
+	env, err := c.envFromEndpoints(op.Env, op.Endpoints, opts...)
+	if err != nil {
+		if op.Watcher != nil {
+			op.Watcher.Stop()
 		}
-		switch {
-		case in.URL != "":
-			ep.Address = strings.TrimPrefix(in.URL, "http://")
-		default:
-			ep.Address = net.JoinHostPort(in.Address, strconv.Itoa(port))
-		}
-		if sp, err := host.Parse(in.Host); err == nil && sp.Kind == host.SSH {
-			ep.Dialer = &lazyHostDialer{c: c, spec: sp}
-		}
-		eps = append(eps, ep)
+		return nil, err
 	}
-	return c.envFromEndpoints(rec, eps, opts...)
+	if op.Watcher != nil {
+		env.watch = op.Watcher
+		op.Watcher.Start(env.pool.SetEndpoints)
+	}
+	return env, nil
 }
 
-// envFromEndpoints makes an Env over explicit endpoints, with the same options as Get.
+// envFromEndpoints makes an Env over explicit endpoints.
 func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, opts ...EnvOption) (*Env, error) {
 	cfg := envConfig{pool: pool.Options{Name: rec.Name, Token: rec.Token, Kind: rec.Type, Strategy: rec.Balancer, MaxInflight: rec.MaxInflight, Logger: c.log}}
 	for _, o := range opts {
@@ -176,20 +172,6 @@ func (c *Client) envFromEndpoints(rec *state.Environment, eps []pool.Endpoint, o
 		return nil, err
 	}
 	return &Env{c: c, rec: rec, pool: p}, nil
-}
-
-// lazyHostDialer connects to a remote host only when a call first needs it.
-type lazyHostDialer struct {
-	c    *Client
-	spec host.Spec
-}
-
-func (d *lazyHostDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := d.c.conn(ctx, d.spec)
-	if err != nil {
-		return nil, err
-	}
-	return conn.DialContext(ctx, network, addr)
 }
 
 // List returns the environments in the state file.

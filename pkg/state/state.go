@@ -40,7 +40,7 @@ import (
 )
 
 // SchemaVersion is the version of the state file this package reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 const (
 	// FileName is the state file's name inside the state directory.
@@ -102,6 +102,9 @@ type Environment struct {
 	Hosts []string `json:"hosts,omitempty"`
 	// Attached marks an environment registered with `rfenv attach`: down only forgets it.
 	Attached bool `json:"attached,omitempty"`
+	// Backend is the kind of backend that runs it (BackendDocker, BackendKube, BackendAttached):
+	// the library dispatches on it. Schema 1 had no such field (see migrate1to2).
+	Backend string `json:"backend,omitempty"`
 	// Limits chosen at up; zero means the library's default.
 	MaxInflight      int        `json:"max_inflight,omitempty"`       // calls in flight per replica from one process
 	MaxSessions      int        `json:"max_sessions,omitempty"`       // live sessions per replica
@@ -340,10 +343,6 @@ func (s *Store) read() (f *File, old *onDisk, err error) {
 	return f, &onDisk{data: data, mode: st.Mode().Perm()}, nil
 }
 
-// migrations[v] rewrites the raw JSON of a schema-v file into schema v+1. Schema 1 is the first,
-// so there is none yet; when SchemaVersion becomes 2, add migrations[1].
-var migrations = map[int]func(raw []byte) ([]byte, error){}
-
 func migrate(path string, raw []byte, from int) ([]byte, error) {
 	for v := from; v < SchemaVersion; v++ {
 		m, ok := migrations[v]
@@ -382,7 +381,7 @@ func decode(path string, data []byte) (*File, error) {
 		}
 		f = File{}
 		if err := json.Unmarshal(raw, &f); err != nil {
-			return nil, fmt.Errorf("migrated state file %s does not decode: %w", path, err)
+			return nil, corrupt(path, err)
 		}
 		f.Schema = SchemaVersion
 	}

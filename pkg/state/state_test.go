@@ -101,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{`"schema": 1`, `"environments"`, `"image_id"`, `"config_hash"`, `"env_keys"`, `"created_at"`, `"container_id"`, `"container_name"`, `"url"`, `"attached": true`} {
+	for _, k := range []string{`"schema": 2`, `"environments"`, `"image_id"`, `"config_hash"`, `"env_keys"`, `"created_at"`, `"container_id"`, `"container_name"`, `"url"`, `"attached": true`} {
 		if !bytes.Contains(raw, []byte(k)) {
 			t.Errorf("state.json lacks %s:\n%s", k, raw)
 		}
@@ -382,7 +382,7 @@ func TestCorruptMessageQuotesPath(t *testing.T) {
 
 func TestNewerSchema(t *testing.T) {
 	for name, content := range map[string]string{
-		"compatible shape": `{"schema":2,"environments":{"a":{"name":"a","future":{"x":1}}}}`,
+		"compatible shape": `{"schema":3,"environments":{"a":{"name":"a","future":{"x":1}}}}`,
 		"other shape":      `{"schema":99,"environments":[1,2,3]}`,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package rfenv
+package kube
 
 import (
 	"context"
@@ -8,15 +8,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
-	"github.com/rfenv/rfenv/pkg/kube"
+	kapi "github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
 // logsKube is Logs for an environment on Kubernetes: the current pods' logs, read through the API
 // server. Replica indices are those `stats` shows.
-func (c *Client) logsKube(ctx context.Context, rec *state.Environment, sp host.Spec, o LogsOptions, w io.Writer) error {
+func (c *Backend) logsKube(ctx context.Context, rec *state.Environment, sp host.Spec, o backend.LogsOptions, w io.Writer) error {
 	conn, err := c.kubeConn(sp)
 	if err != nil {
 		return err
@@ -36,11 +37,11 @@ func (c *Client) logsKube(ctx context.Context, rec *state.Environment, sp host.S
 	}
 	view := *rec
 	view.Instances = current
-	insts, err := selectReplicas(&view, o.Replicas)
+	insts, err := backend.SelectReplicas(&view, o.Replicas)
 	if err != nil {
 		return err
 	}
-	out := &syncWriter{w: w}
+	out := &backend.SyncWriter{W: w}
 	width := 0
 	for _, in := range insts {
 		width = max(width, len(in.ContainerName))
@@ -50,7 +51,7 @@ func (c *Client) logsKube(ctx context.Context, rec *state.Environment, sp host.S
 		if len(insts) > 1 {
 			prefix = fmt.Sprintf("%-*s | ", width, in.ContainerName)
 		}
-		lo := &corev1.PodLogOptions{Container: kube.ContainerName, Follow: o.Follow, Timestamps: o.Timestamps}
+		lo := &corev1.PodLogOptions{Container: kapi.ContainerName, Follow: o.Follow, Timestamps: o.Timestamps}
 		switch {
 		case o.Tail > 0:
 			n := int64(o.Tail)
@@ -70,13 +71,13 @@ func (c *Client) logsKube(ctx context.Context, rec *state.Environment, sp host.S
 			return errs.Wrap(errs.Infra, fmt.Errorf("read the logs of pod %s on %s: %w", in.ContainerName, sp, err))
 		}
 		defer rc.Close()
-		lw := &lineWriter{out: out, prefix: []byte(prefix)}
+		lw := &backend.LineWriter{Out: out, Prefix: []byte(prefix)}
 		var dst io.Writer = lw
 		if prefix == "" {
 			dst = out
 		}
 		_, err = io.Copy(dst, rc)
-		if ferr := lw.flush(); err == nil {
+		if ferr := lw.Flush(); err == nil {
 			err = ferr
 		}
 		if err != nil && ctx.Err() == nil {

@@ -1,4 +1,4 @@
-package rfenv
+package docker
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 
 // transferImage streams an image from the local daemon into a remote one (docker save | docker load,
 // through the SSH connection), since remote hosts may reach no registry.
-func (c *Client) transferImage(ctx context.Context, image string, dst host.Spec, conns map[string]*host.Conn, progress io.Writer) error {
+func (c *Backend) transferImage(ctx context.Context, image string, dst host.Spec, conns map[string]*host.Conn, progress io.Writer) error {
 	src, err := c.conn(ctx, host.Spec{Kind: host.Local, Raw: host.LocalName})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package rfenv
+package kube
 
 import (
 	"context"
@@ -15,33 +15,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
-	"github.com/rfenv/rfenv/pkg/kube"
+	kapi "github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
-	"github.com/rfenv/rfenv/shim"
 )
 
-// kubeTarget says whether up places the environment on Kubernetes. A cluster cannot be mixed with
-// Docker hosts, nor with another cluster, in one environment.
-func kubeTarget(specs []host.Spec) (host.Spec, bool, error) {
-	var k []host.Spec
-	for _, sp := range specs {
-		if sp.Kind == host.K8s {
-			k = append(k, sp)
-		}
-	}
-	switch {
-	case len(k) == 0:
-		return host.Spec{}, false, nil
-	case len(specs) > 1:
-		return host.Spec{}, false, errs.New(errs.Usage, "a k8s:// host cannot be combined with other hosts in one environment; give it alone (the cluster places the replicas)")
-	}
-	return k[0], true, nil
-}
-
-func kubeCheckOptions(o *UpOptions) (gpus int, err error) {
+func kubeCheckOptions(o *backend.UpOptions) (gpus int, err error) {
 	if len(o.Volumes) > 0 {
 		return 0, errs.New(errs.Usage, "-v/--volume is not supported on k8s:// hosts (pods do not see this machine's files); bake data into the image")
 	}
@@ -55,24 +38,30 @@ func kubeCheckOptions(o *UpOptions) (gpus int, err error) {
 		}
 		gpus = n
 	}
+	if o.Transport == protocol.TransportPublished {
+		return 0, errs.New(errs.Usage, "transport %s is for Docker hosts; pods on k8s:// hosts are reached through the API server or at their pod IPs", o.Transport)
+	}
 	if o.Pull && o.PullPolicy == "" {
 		o.PullPolicy = string(corev1.PullAlways) // --pull: the cluster pulls the image for each pod
+	}
+	if o.PullPolicy == "" {
+		o.PullPolicy = protocol.DefaultPullPolicy // so that the default and its explicit value hash alike
 	}
 	switch corev1.PullPolicy(o.PullPolicy) {
 	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
 		return 0, errs.New(errs.Usage, "--pull-policy %q: use IfNotPresent, Always or Never", o.PullPolicy)
 	}
-	return gpus, kube.ValidateName(o.Name)
+	return gpus, kapi.ValidateName(o.Name)
 }
 
 // localImageInfo reads the image's labels from the local Docker daemon when it has the image (it is
 // usually where the image was built); otherwise the defaults apply, and --type can say http.
-func (c *Client) localImageInfo(ctx context.Context, image string) imageInfo {
-	info := imageInfo{ID: image, Kind: pool.KindFunction, Port: shim.DefaultPort}
+func (c *Backend) localImageInfo(ctx context.Context, image string) backend.ImageInfo {
+	info := backend.ImageInfo{ID: image, Kind: pool.KindFunction, Port: protocol.DefaultPort}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	conn, err := c.conn(ctx, host.Spec{Kind: host.Local, Raw: host.LocalName})
+	conn, err := c.hosts.Get(ctx, host.Spec{Kind: host.Local, Raw: host.LocalName})
 	if err != nil {
 		return info
 	}
@@ -80,29 +69,28 @@ func (c *Client) localImageInfo(ctx context.Context, image string) imageInfo {
 	if err != nil {
 		return info
 	}
-	return imageInfoFrom(res, nil)
+	return backend.ImageInfoFrom(res, nil)
 }
 
 // upKube is Up on a Kubernetes cluster: a Deployment of the image, its Secret, and a wait until the
 // pods serve.
-func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec host.Spec) (*Env, error) {
+func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened, error) {
+	o, image, spec, prev := req.Options, req.Image, req.Hosts[0], req.Prev
+	if len(req.Hosts) != 1 {
+		return backend.Opened{}, errs.New(errs.Usage, "a k8s:// host cannot be combined with other hosts in one environment; give it alone (the cluster places the replicas)")
+	}
 	gpus, err := kubeCheckOptions(&o)
 	if err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
-	prev, unlock, err := c.beginUp(ctx, o.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	if prev != nil {
 		if psp, ok := kubeSpec(prev); !ok || psp.Raw != spec.Raw {
-			return nil, errs.New(errs.Conflict, "%s already runs on %s; `rfenv down %s` first to move it to %s", o.Name, strings.Join(prev.Hosts, ", "), o.Name, spec)
+			return backend.Opened{}, errs.New(errs.Conflict, "%s already runs on %s; `rfenv down %s` first to move it to %s", o.Name, strings.Join(prev.Hosts, ", "), o.Name, spec)
 		}
 	}
 	conn, err := c.kubeConn(spec)
 	if err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
 	stateID := c.store.ID()
 	img := c.localImageInfo(ctx, image)
@@ -112,7 +100,7 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 	}
 	ex, err := conn.Find(ctx, o.Name, stateID)
 	if err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
 	token := ""
 	if prev != nil {
@@ -122,29 +110,29 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 		token = ex.Token()
 	}
 	if token == "" || o.ForceRecreate {
-		token = newToken()
+		token = backend.NewToken()
 	}
-	hash := configHash(token, img, kind, o)
+	hash := kubeHash(token, image, img, kind, o)
 	if ex.Deployment != nil && ex.ConfigHash() != hash && !o.ForceRecreate {
-		return nil, errs.New(errs.Conflict, "%s is running on %s with a different image or configuration; pass --force-recreate to replace its pods, or `rfenv down %s` first", o.Name, spec, o.Name)
+		return backend.Opened{}, &backend.ConfigConflictError{Env: o.Name, Where: spec.Raw}
 	}
 
 	rec := &state.Environment{
-		Name: o.Name, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
-		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: envKeys(o), Hosts: []string{spec.Raw},
+		Name: o.Name, Backend: backend.KindKube, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
+		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: []string{spec.Raw},
 		CreatedAt: time.Now().UTC(),
 	}
-	recordLimits(rec, o)
+	backend.RecordLimits(rec, o)
 	if prev != nil {
 		rec.CreatedAt = prev.CreatedAt
 		rec.Instances = prev.Instances
 	}
 	if err := c.putEnv(ctx, rec); err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
 
 	vars := map[string]string{"RFENV_TOKEN": token}
-	for _, kv := range shimVars(o) {
+	for _, kv := range backend.ShimVars(o) {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
 	}
@@ -154,7 +142,7 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 	for k, v := range o.Secrets {
 		vars[k] = v
 	}
-	ks := kube.Spec{
+	ks := kapi.Spec{
 		Env: o.Name, StateID: stateID, Image: image, PullPolicy: corev1.PullPolicy(o.PullPolicy),
 		Replicas: o.Replicas, Port: img.Port, HTTP: kind == pool.KindHTTP, Vars: vars, ConfigHash: hash,
 		NanoCPUs: o.NanoCPUs, Memory: o.Memory, GPUs: gpus, Labels: o.Labels,
@@ -167,10 +155,10 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 		_, err = conn.Scale(ctx, o.Name, o.Replicas)
 	}
 	if err == nil {
-		var env *Env
-		env, err = c.waitKube(ctx, conn, rec, o, hash)
+		var op backend.Opened
+		op, err = c.waitKube(ctx, conn, rec, o, hash)
 		if err == nil {
-			return env, nil
+			return op, nil
 		}
 	}
 
@@ -193,17 +181,14 @@ func (c *Client) upKube(ctx context.Context, image string, o UpOptions, spec hos
 			c.log.Warn("scale back after failed up", "err", serr)
 		}
 	}
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil && !errors.Is(err, errs.Infra) {
-		return nil, errs.Wrap(errs.Interrupted, fmt.Errorf("up %s interrupted; removed what it had started: %w", o.Name, err))
-	}
-	return nil, err
+	return backend.Opened{}, backend.Interrupted(ctx, err, fmt.Sprintf("up %s interrupted; removed what it had started", o.Name))
 }
 
 // waitKube waits for the pods, records them and returns the environment.
-func (c *Client) waitKube(ctx context.Context, conn *kube.Conn, rec *state.Environment, o UpOptions, hash string) (*Env, error) {
+func (c *Backend) waitKube(ctx context.Context, conn *kapi.Conn, rec *state.Environment, o backend.UpOptions, hash string) (backend.Opened, error) {
 	wctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
-	prober := &healthProber{conn: conn, port: rec.Port, kind: rec.Type, dialers: map[string]*kube.PodDialer{}}
+	prober := &healthProber{conn: conn, port: rec.Port, kind: rec.Type, dialers: map[string]*kapi.PodDialer{}}
 	defer prober.close()
 	progress := o.Progress
 	if progress == nil {
@@ -211,32 +196,27 @@ func (c *Client) waitKube(ctx context.Context, conn *kube.Conn, rec *state.Envir
 	}
 	pods, err := conn.WaitReady(wctx, rec.Name, c.store.ID(), hash, o.Replicas, prober.probe, progress)
 	if err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
 	ke := newKubeEnv(conn, rec, c.store.ID())
 	eps, ins := ke.update(pods)
 	rec.Instances = ins
 	if err := c.putEnv(ctx, rec); err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
-	env, err := c.envFromEndpoints(rec, eps)
-	if err != nil {
-		return nil, err
-	}
-	env.kube = ke
-	ke.watch(env.pool, "", pods)
-	return env, nil
+	ke.initial = pods
+	return backend.Opened{Env: rec, Endpoints: eps, Watcher: ke}, nil
 }
 
 // healthProber asks a running pod that is not ready yet for its /health, to fail up at once with
 // the Actor's error when env.py cannot be imported or its constructor raises (the pod itself keeps
 // running, so Kubernetes alone would only report it as not ready).
 type healthProber struct {
-	conn    *kube.Conn
+	conn    *kapi.Conn
 	port    int
 	kind    string
 	mu      sync.Mutex
-	dialers map[string]*kube.PodDialer
+	dialers map[string]*kapi.PodDialer
 }
 
 func (h *healthProber) probe(ctx context.Context, p *corev1.Pod) error {
@@ -269,14 +249,7 @@ func (h *healthProber) probe(ctx context.Context, p *corev1.Pod) error {
 	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st) != nil || st.Status != "failed" {
 		return nil
 	}
-	msg := "failed"
-	if st.Error != nil {
-		msg = st.Error.Type + ": " + st.Error.Message
-		if tb := strings.TrimSpace(st.Error.Traceback); tb != "" && st.Error.Type == "SyntaxError" {
-			msg += "\n" + tb
-		}
-	}
-	return errors.New(msg)
+	return errors.New(backend.HealthFailure(st))
 }
 
 func (h *healthProber) close() {
@@ -285,4 +258,12 @@ func (h *healthProber) close() {
 	for _, d := range h.dialers {
 		d.Close()
 	}
+}
+
+// kubeHash is the configuration hash of a Deployment. It names the image by the reference the
+// cluster pulls, not by an ID from this machine's Docker daemon (which may not have the image, or
+// have another build of the tag): the same up from any machine hashes alike. The pull policy is part
+// of it, so that changing it is not silently ignored.
+func kubeHash(token, image string, img backend.ImageInfo, kind string, o backend.UpOptions) string {
+	return backend.ConfigHash(token, backend.ImageInfo{ID: image, Kind: img.Kind, Port: img.Port}, kind, o)
 }

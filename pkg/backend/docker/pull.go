@@ -1,4 +1,4 @@
-package rfenv
+package docker
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // pullAll pulls image on every host at once. A host that cannot pull (no registry reachable, as in
 // air-gapped clusters) keeps its local copy with a warning; only a host with neither is an error.
-func (c *Client) pullAll(ctx context.Context, image string, specs []host.Spec, conns map[string]*host.Conn, progress io.Writer) error {
+func (c *Backend) pullAll(ctx context.Context, image string, specs []host.Spec, conns map[string]*host.Conn, progress io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(hostConcurrency)
 	for _, sp := range specs {

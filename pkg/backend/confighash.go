@@ -1,4 +1,4 @@
-package rfenv
+package backend
 
 import (
 	"crypto/hmac"
@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
-// configHash identifies an environment's configuration, so that up reuses replicas only when nothing
+// ConfigHash identifies an environment's configuration, so that up reuses replicas only when nothing
 // changed. It covers variable values, which are secrets, so it is keyed with the environment's token:
 // the label it lands in cannot be used to test guesses of a secret by anyone without the token.
-func configHash(token string, img imageInfo, kind string, o UpOptions) string {
+func ConfigHash(token string, img ImageInfo, kind string, o UpOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "image=%s\nkind=%s\nport=%d\n", img.ID, kind, img.Port)
 	// Hosts whose image of the tag is another build (only those, so that the hash of a single image
@@ -34,7 +36,13 @@ func configHash(token string, img imageInfo, kind string, o UpOptions) string {
 	for _, v := range o.Volumes {
 		fmt.Fprintf(&b, "volume=%s\n", v)
 	}
-	if d := overdueRestart(o); d != DefaultOverdueRestart {
+	if o.Transport == protocol.TransportPublished { // a port binding: other transports hash as before
+		fmt.Fprintf(&b, "transport=%s\n", o.Transport)
+	}
+	if o.PullPolicy != "" { // Kubernetes only: Docker hashes stay what they were
+		fmt.Fprintf(&b, "pull_policy=%s\n", o.PullPolicy)
+	}
+	if d := OverdueRestart(o); d != protocol.DefaultOverdueRestart {
 		// Only when not the default, so that replicas started before the option existed still match.
 		fmt.Fprintf(&b, "overdue_restart_ms=%d\n", d.Milliseconds())
 	}

@@ -1,4 +1,4 @@
-package rfenv
+package docker
 
 import (
 	"context"

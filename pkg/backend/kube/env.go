@@ -1,4 +1,4 @@
-package rfenv
+package kube
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
-	"github.com/rfenv/rfenv/pkg/kube"
+	kapi "github.com/rfenv/rfenv/pkg/kube"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -31,13 +32,13 @@ func kubeSpec(rec *state.Environment) (host.Spec, bool) {
 }
 
 // kubeConn returns the process's connection to a cluster namespace.
-func (c *Client) kubeConn(spec host.Spec) (*kube.Conn, error) { return c.kubes.Get(spec) }
+func (c *Backend) kubeConn(spec host.Spec) (*kapi.Conn, error) { return c.kubes.Get(spec) }
 
 // kubeEnv keeps a Kubernetes environment's pool in step with its pods: pods the Deployment replaces
 // or adds join, terminating and deleted ones leave (their dialers refuse new connections at once, so
 // the pool fails over before sending anything; calls in flight finish during the pod's grace period).
 type kubeEnv struct {
-	conn    *kube.Conn
+	conn    *kapi.Conn
 	name    string
 	stateID string
 	port    int
@@ -46,14 +47,16 @@ type kubeEnv struct {
 
 	mu      sync.Mutex
 	index   map[string]int // pod name → replica index, stable for the life of the process
-	dialers map[string]*kube.PodDialer
+	dialers map[string]*kapi.PodDialer
 	stopped bool
 	cancel  context.CancelFunc
+	rv      string       // the resource version the watch starts from ("" for now)
+	initial []corev1.Pod // the pods the endpoints were made of
 }
 
-func newKubeEnv(conn *kube.Conn, rec *state.Environment, stateID string) *kubeEnv {
+func newKubeEnv(conn *kapi.Conn, rec *state.Environment, stateID string) *kubeEnv {
 	k := &kubeEnv{conn: conn, name: rec.Name, stateID: stateID, port: rec.Port, host: conn.Spec.Raw, hash: rec.ConfigHash,
-		index: map[string]int{}, dialers: map[string]*kube.PodDialer{}}
+		index: map[string]int{}, dialers: map[string]*kapi.PodDialer{}}
 	// Keep the indices the state file recorded, so `stats` and `logs --replica` agree with `up`.
 	for _, in := range rec.Instances {
 		if in.ContainerName != "" {
@@ -92,7 +95,7 @@ func (k *kubeEnv) update(pods []corev1.Pod) ([]pool.Endpoint, []state.Instance) 
 			}
 			continue
 		}
-		if !kube.Serving(p) || k.hash != "" && p.Annotations[kube.AnnotationConfigHash] != k.hash {
+		if !kapi.Serving(p) || k.hash != "" && p.Annotations[kapi.AnnotationConfigHash] != k.hash {
 			continue
 		}
 		idx, ok := k.index[p.Name]
@@ -117,8 +120,8 @@ func (k *kubeEnv) update(pods []corev1.Pod) ([]pool.Endpoint, []state.Instance) 
 	return eps, ins
 }
 
-// watch follows the pods until stop, feeding the pool.
-func (k *kubeEnv) watch(p *pool.Pool, rv string, initial []corev1.Pod) {
+// Start implements backend.Watcher: it follows the pods until Stop, feeding set.
+func (k *kubeEnv) Start(set func([]pool.Endpoint)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	k.mu.Lock()
 	if k.stopped {
@@ -128,15 +131,16 @@ func (k *kubeEnv) watch(p *pool.Pool, rv string, initial []corev1.Pod) {
 	}
 	k.cancel = cancel
 	k.mu.Unlock()
-	go k.conn.WatchPods(ctx, k.name, k.stateID, rv, initial, func(pods []corev1.Pod) {
+	go k.conn.WatchPods(ctx, k.name, k.stateID, k.rv, k.initial, func(pods []corev1.Pod) {
 		eps, _ := k.update(pods)
 		if len(eps) > 0 {
-			p.SetEndpoints(eps)
+			set(eps)
 		}
 	})
 }
 
-func (k *kubeEnv) stop() {
+// Stop implements backend.Watcher.
+func (k *kubeEnv) Stop() {
 	if k == nil {
 		return
 	}
@@ -153,25 +157,20 @@ func (k *kubeEnv) stop() {
 
 // getKube makes an Env of a Kubernetes environment from its current pods (one list request), and
 // follows them while the Env is held.
-func (c *Client) getKube(ctx context.Context, rec *state.Environment, spec host.Spec, opts ...EnvOption) (*Env, error) {
+func (c *Backend) getKube(ctx context.Context, rec *state.Environment, spec host.Spec) (backend.Opened, error) {
 	conn, err := c.kubeConn(spec)
 	if err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
 	pods, rv, err := conn.ListPods(ctx, rec.Name, c.store.ID())
 	if err != nil {
-		return nil, err
+		return backend.Opened{}, err
 	}
 	ke := newKubeEnv(conn, rec, c.store.ID())
 	eps, _ := ke.update(pods)
 	if len(eps) == 0 {
-		return nil, errs.New(errs.Infra, "environment %s has no ready pod on %s (namespace %s); check `kubectl get pods -l %s`, or run `rfenv up` again", rec.Name, spec, conn.Namespace, kube.Selector(rec.Name, c.store.ID()))
+		return backend.Opened{}, errs.New(errs.Infra, "environment %s has no ready pod on %s (namespace %s); check `kubectl get pods -l %s`, or run `rfenv up` again", rec.Name, spec, conn.Namespace, kapi.Selector(rec.Name, c.store.ID()))
 	}
-	env, err := c.envFromEndpoints(rec, eps, opts...)
-	if err != nil {
-		return nil, err
-	}
-	env.kube = ke
-	ke.watch(env.pool, rv, pods)
-	return env, nil
+	ke.rv, ke.initial = rv, pods
+	return backend.Opened{Env: rec, Endpoints: eps, Watcher: ke}, nil
 }

@@ -1,0 +1,40 @@
+package cmd
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/rfenv"
+)
+
+// withFlagAdvice adds to a library error the flags that get past it: the library speaks in its own
+// terms (options), the CLI knows its flags.
+func withFlagAdvice(err error) error {
+	var conflict *rfenv.ConfigConflictError
+	if errors.As(err, &conflict) {
+		return &advisedError{err: err, advice: "; pass --force-recreate to replace its replicas, or `rfenv down " + conflict.Env + "` first"}
+	}
+	var lost *pool.ReplicaLostError
+	if errors.As(err, &lost) && !strings.Contains(err.Error(), "--retries") {
+		return &advisedError{err: err, advice: " (pass --retries N to retry such calls on another replica)"}
+	}
+	return err
+}
+
+// advisedError is an error with CLI advice after its message; it keeps the error's kind and chain.
+type advisedError struct {
+	err    error
+	advice string
+}
+
+func (e *advisedError) Error() string {
+	msg := e.err.Error()
+	// Advice belongs to the first line: a diagnosis may follow on the next ones.
+	if first, rest, ok := strings.Cut(msg, "\n"); ok {
+		return first + e.advice + "\n" + rest
+	}
+	return msg + e.advice
+}
+
+func (e *advisedError) Unwrap() error { return e.err }
