@@ -170,12 +170,18 @@ func TestE2EHardeningSecrets(t *testing.T) {
 	executed := executedSince(t, c, name, before)
 	before = served(t, c, name)
 	fileAnswered := 0
-	if r := run(0, "call", name, "secrets_file_exists"); strings.TrimSpace(r.stdout) != "false" {
-		t.Error("the secrets file is still in the container after the shim read it")
-	} else {
-		fileAnswered++
+	// The secrets file stays in the container so a restarted container has its values again (issue
+	// 11 defect 2); it is root-only, and it is in the container's filesystem, not its configuration.
+	if r := run(0, "call", name, "secrets_file_exists"); strings.TrimSpace(r.stdout) != "true" {
+		t.Errorf("the method says the secrets file exists: %s; it must stay for a restart", r.stdout)
 	}
+	fileAnswered++ // run stops the test unless the call answered
 	fileExecuted := executedSince(t, c, name, before)
+	for _, ct := range e2e.List(t, docker, state.StateID(dir)) {
+		if mode := dockerCLI(t, "exec", ct.ID, "stat", "-c", "%a %U", "/run/rfenv/secrets.json"); mode != "400 root" {
+			t.Errorf("%v: the secrets file is %q, want mode 400 owned by root", ct.Names, mode)
+		}
+	}
 
 	// The state file: 0600, key names only.
 	fi, err := os.Stat(stateFile(dir))
@@ -233,7 +239,7 @@ func TestE2EHardeningSecrets(t *testing.T) {
 		fmt.Sprintf("the method sees all three; none appears in state.json (mode 0600, names only), nor do they or the environment's token appear in rfenv's stdout/stderr with --verbose (%d commands, including a config conflict, a method error, a reserved name, an unset variable and a malformed --env-file line), in `ls`/`stats`/`methods`/`logs`, or in the containers' logs", commands),
 		reliability.Calls(4, answered, executed, byShimStats))
 	reliability.Record(t, reliability.Security, "`docker inspect` of a replica started with `--secret DB_PASS=V`",
-		"V is not in the container's configuration: it travels in a 0600 file copied in before start, which the shim loads and deletes (the method confirms the file is gone); `-e` values do show there, as SECURITY.md says",
+		"V is not in the container's configuration: it travels in a file copied in before start, root-only (0400) in the container's filesystem and kept there so that a restarted container loads it again; `-e` values do show there, as SECURITY.md says",
 		reliability.Calls(1, fileAnswered, fileExecuted, byShimStats))
 }
 
