@@ -450,7 +450,7 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	}
 	reliability.Record(t, reliability.Faults, "the container of a replica running a call killed (`docker kill`)",
 		fmt.Sprintf("the call exits 4 %s after the kill: the request was sent, so it is not retried, and Docker says why: %q", secs(brokenTook), firstLine(brokenWhy)),
-		reliability.Calls(1, brokenAnswered, 0, "the killed replica's /stats (its counter died with the container)").WithUncounted(1))
+		reliability.Calls(1, brokenAnswered, 0, byShimStats).WithUncounted(1))
 	reliability.Record(t, reliability.Faults, "then another of the 3 replicas removed behind rfenv's back (`docker rm -f`)",
 		fmt.Sprintf("a 30-call batch (%s) and 3 separate calls (slowest %s) all succeeded on the survivor; `stats` marks the two unhealthy and says why (\"exit code 137: killed by SIGKILL\", \"gone ... (removed outside rfenv)\"); `up` kept the survivor and replaced both in %s", secs(batchTook), secs(slowest), secs(healTook)),
 		reliability.Calls(n+3, answered, executed, byShimStats))
