@@ -86,7 +86,9 @@ bench: base-image build
 reliability: base-image
 	@rows=$$(mktemp) && trap 'rm -f "$$rows"' EXIT && \
 	RFENV_RELIABILITY_OUT=$$rows $(GO) test $(TEST_FLAGS) -run 'Hardening' ./cmd/ && \
-	$(GO) run ./pkg/testutil/reliability/collate -in "$$rows" -out RELIABILITY.md
+	$(GO) run ./pkg/testutil/reliability/collate -in "$$rows" -out RELIABILITY.md \
+		-commit "$$(git rev-parse HEAD)$$(git diff --quiet HEAD -- . ':!RELIABILITY.md' || echo ' with uncommitted changes')" \
+		-machine "$$(uname -sr), Docker $$(docker version -f '{{.Server.Version}}' 2>/dev/null || echo unknown) ($$(docker info -f '{{.Driver}}' 2>/dev/null))"
 
 ## demo: the README's demo on the bundled example environment
 demo: build base-image

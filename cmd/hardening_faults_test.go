@@ -79,7 +79,8 @@ func TestE2EHardeningSignalDuringUp(t *testing.T) {
 			}
 			did := fmt.Sprintf("exit 130 %s after the signal (%d of 6 containers existed then); removed every container it had started, none left, no state entry; `down NAME` and `down --orphans` find nothing more; state.json valid",
 				secs(took), seen)
-			reliability.Record(t, reliability.Faults, tc.name+" to `rfenv up --replicas 6` while replicas start", did, reliability.Nothing)
+			reliability.Record(t, reliability.Faults, tc.name+" to `rfenv up --replicas 6` while replicas start", did,
+				reliability.NoCalls("the containers of this state dir (none left), the state entry (none) and that state.json parses"))
 		})
 	}
 }
@@ -96,6 +97,7 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 	assertNoPorts(t, e2e.Docker(t), dir)
 
 	t.Run("single", func(t *testing.T) {
+		before := served(t, c, name)
 		p := pe.start("", "call", name, "sleep", "--arg", "seconds=30", "--timeout", "2m")
 		e2e.Eventually(t, 30*time.Second, "the call to reach a replica", func() bool { return p.exited() || inFlight(t, c, name) == 1 })
 		if p.exited() {
@@ -110,18 +112,27 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 		exit := time.Since(sent)
 		e2e.Eventually(t, 10*time.Second, "in-flight calls to drop to 0", func() bool { return inFlight(t, c, name) == 0 })
 		drained := time.Since(sent)
+		answered := 1 // the interrupted call, exit 130
 		if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", "value=1").stdout); got != "1" {
 			t.Errorf("a call after the interrupted one = %s", got)
+		} else {
+			answered++
 		}
-		reliability.Record(t, reliability.Faults, "SIGINT to `rfenv call NAME sleep --arg seconds=30`",
+		// The server counts the cancelled call once (abandoned) and the next one once.
+		executed := executedSince(t, c, name, before)
+		if executed != 2 {
+			t.Errorf("the replicas counted %d calls, want 2 (the interrupted one and the next)", executed)
+		}
+		reliability.Record(t, reliability.Faults, "SIGINT to `rfenv call NAME sleep --arg seconds=30`, then one more call",
 			fmt.Sprintf("exit 130 in %s; the server cancelled the async call (in flight 1 → 0 within %s); the next call succeeds", secs(exit), secs(drained)),
-			reliability.Nothing)
+			reliability.Calls(2, answered, executed, byShimStats))
 	})
 
 	t.Run("batch", func(t *testing.T) {
 		const n = 8
 		path := filepath.Join(t.TempDir(), "sleeps.jsonl")
 		os.WriteFile(path, []byte(strings.Repeat("{\"seconds\": 30}\n", n)), 0o644)
+		before := served(t, c, name)
 		p := pe.start("", "call", name, "sleep", "--batch", path, "--concurrency", fmt.Sprint(n), "--timeout", "2m")
 		e2e.Eventually(t, 30*time.Second, "the batch's calls to reach the replicas", func() bool { return p.exited() || inFlight(t, c, name) == n })
 		if p.exited() {
@@ -150,9 +161,13 @@ func TestE2EHardeningSignalDuringCall(t *testing.T) {
 		if interrupted != n {
 			t.Errorf("%d of %d lines reported as interrupted, want all\nstdout: %s", interrupted, n, r.stdout)
 		}
+		executed := executedSince(t, c, name, before)
+		if executed != n {
+			t.Errorf("the replicas counted %d calls, want the %d interrupted ones", executed, n)
+		}
 		reliability.Record(t, reliability.Faults, fmt.Sprintf("SIGINT to `rfenv call --batch` of %d sleeping calls", n),
 			fmt.Sprintf("exit 130 in %s, %d of %d lines reported as interrupted; the servers cancelled all %d calls (in flight → 0 within %s)", secs(exit), interrupted, n, n, secs(drained)),
-			reliability.Nothing)
+			reliability.Calls(n, interrupted, executed, byShimStats))
 	})
 }
 
@@ -181,6 +196,8 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 			t.Fatalf("setup %v: exit %d: %s", p.args, r.code, r.stderr)
 		}
 	}
+
+	calledBefore := served(t, c, nm("pre", 0))
 
 	// The storm: 50 processes.
 	type op struct {
@@ -240,6 +257,7 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 	for i, o := range ops {
 		procs[i] = pe.start("", o.args...)
 	}
+	answered := 0
 	for i, p := range procs {
 		r := p.wait(t, 15*time.Minute) // 50 processes on a loaded 2-core machine
 		if r.code != 0 {
@@ -249,6 +267,8 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 		if ops[i].kind == "call" {
 			if got, want := strings.TrimSpace(r.stdout), strings.TrimPrefix(ops[i].args[4], "value="); got != want {
 				t.Errorf("call %v printed %q, want %s", ops[i].args, got, want)
+			} else {
+				answered++
 			}
 		}
 	}
@@ -309,6 +329,7 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 		t.Errorf("%d containers run, the state file records %d, the operations imply %d", len(live), len(recorded), len(want))
 	}
 	assertNoPorts(t, docker, dir)
+	executed := executedSince(t, c, nm("pre", 0), calledBefore)
 
 	c.ok("down", "--all")
 	if n := len(e2e.List(t, docker, id)); n != 0 {
@@ -321,7 +342,7 @@ func TestE2EHardeningConcurrentProcesses(t *testing.T) {
 		"50 rfenv processes at once on one state dir: 16 ups of distinct names, 8 ups of one name, 3 ups and 3 downs racing on one name, 12 calls, 8 downs",
 		fmt.Sprintf("all 50 exited 0 in %s; state.json read %d times during the storm and always parsed; `ls` then listed exactly the %d environments the operations imply (the racing name ended %s), one replica each, and the %d running containers are exactly those recorded",
 			secs(storm), reads, len(want), map[bool]string{true: "up", false: "down"}[mixUp], len(live)),
-		reliability.Nothing)
+		reliability.Calls(nCalls, answered, executed, byShimStats))
 }
 
 // TestE2EHardeningReplicaLoss kills the container of a replica that is running a call, and removes
@@ -359,6 +380,11 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	}
 	_, brokenWhy, _ := strings.Cut(strings.TrimSpace(r.stderr), "\n")
 	dockerCLI(t, "rm", "-f", up.Instances[removed].ID)
+	brokenAnswered := 0
+	if r.code == ExitInfra && strings.Contains(r.stderr, "killed by SIGKILL") {
+		brokenAnswered = 1
+	}
+	before := served(t, c, name)
 
 	// One process, one pool: the first call that picks a dead replica fails over, then it is skipped.
 	var in strings.Builder
@@ -371,10 +397,12 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	r = c.ok("call", name, "echo", "--batch", "-", "--concurrency", "4")
 	batchTook := time.Since(start)
 	c.stdin = ""
+	answered := 0
 	for i, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if line := decodeJSON[batch.Line](t, l); line.Error != nil || string(line.Result) != fmt.Sprint(i) {
 			t.Fatalf("line %d = %s", i, l)
 		}
+		answered++
 	}
 	// Separate processes too: each call succeeds, whichever replica it tries first (one that tries a
 	// dead replica first pays for a failed connection).
@@ -383,9 +411,12 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 		r := c.ok("call", name, "replica")
 		if got := strings.TrimSpace(r.stdout); got != fmt.Sprintf(`"%d"`, survivor) {
 			t.Errorf("call %d ran on replica %s, want the survivor %d", i, got, survivor)
+		} else {
+			answered++
 		}
 		slowest = max(slowest, r.elapsed)
 	}
+	executed := executedSince(t, c, name, before)
 	st := decodeJSON[pool.Stats](t, c.ok("stats", name, "--json").stdout)
 	if st.HealthyInstances != 1 {
 		t.Errorf("stats: %d healthy, want 1", st.HealthyInstances)
@@ -419,10 +450,10 @@ func TestE2EHardeningReplicaLoss(t *testing.T) {
 	}
 	reliability.Record(t, reliability.Faults, "the container of a replica running a call killed (`docker kill`)",
 		fmt.Sprintf("the call exits 4 %s after the kill: the request was sent, so it is not retried, and Docker says why: %q", secs(brokenTook), firstLine(brokenWhy)),
-		reliability.Nothing)
+		reliability.Calls(1, brokenAnswered, 0, byShimStats).WithUncounted(1))
 	reliability.Record(t, reliability.Faults, "then another of the 3 replicas removed behind rfenv's back (`docker rm -f`)",
 		fmt.Sprintf("a 30-call batch (%s) and 3 separate calls (slowest %s) all succeeded on the survivor; `stats` marks the two unhealthy and says why (\"exit code 137: killed by SIGKILL\", \"gone ... (removed outside rfenv)\"); `up` kept the survivor and replaced both in %s", secs(batchTook), secs(slowest), secs(healTook)),
-		reliability.Nothing)
+		reliability.Calls(n+3, answered, executed, byShimStats))
 }
 
 // TestE2EHardeningOutOfMemory: a method that allocates past --memory gets its replica OOM-killed. The
@@ -437,16 +468,22 @@ func TestE2EHardeningOutOfMemory(t *testing.T) {
 	c.ok("up", img, "--name", name, "--replicas", "2", "--memory", "64m")
 	assertNoPorts(t, docker, dir)
 
+	before := served(t, c, name)
 	r := c.fails(ExitInfra, "call", name, "hog", "--arg", "mb=200", "--timeout", "60s")
 	if !strings.Contains(r.stderr, "killed for running out of memory") || !strings.Contains(r.stderr, "64MiB") || !strings.Contains(r.stderr, "--memory") {
 		t.Errorf("the error should say the replica ran out of its 64 MiB; stderr: %s", r.stderr)
 	}
 	// The pool goes on: every call succeeds, on the other replica or on the restarted one.
+	answered := 1 // the hog call: exit 4 saying why (checked above)
 	for i := range 10 {
 		if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", fmt.Sprintf("value=%d", i)).stdout); got != fmt.Sprint(i) {
 			t.Errorf("echo after the OOM = %s", got)
+		} else {
+			answered++
 		}
 	}
+	// The killed server's count of the hog call died with it; the restarted one counts from zero.
+	executed := executedSince(t, c, name, before)
 	// The restart policy brings the killed replica back; up keeps both (or heals whatever is dead).
 	start := time.Now()
 	c.ok("up", img, "--name", name, "--replicas", "2", "--memory", "64m")
@@ -459,7 +496,7 @@ func TestE2EHardeningOutOfMemory(t *testing.T) {
 	_, why, _ := strings.Cut(strings.TrimSpace(r.stderr), "\n")
 	reliability.Record(t, reliability.Faults, "a method allocates 200 MiB in a replica started with `--memory 64m` (OOM kill)",
 		fmt.Sprintf("exit 4: %q, then, from Docker, %q; the next 10 calls succeeded; `up` (%s) left 2 of 2 healthy", firstLine(r.stderr), firstLine(why), secs(healTook)),
-		reliability.Nothing)
+		reliability.Calls(11, answered, executed, byShimStats).WithUncounted(1))
 }
 
 // TestE2EHardeningCorruptStateFile: a truncated and a garbage state file make every command fail with
@@ -482,6 +519,7 @@ func TestE2EHardeningCorruptStateFile(t *testing.T) {
 			c.ok("up", img, "--name", name, "--replicas", "2")
 			assertNoPorts(t, docker, dir)
 			path := stateFile(dir)
+			before := served(t, c, name)
 			good, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -490,6 +528,7 @@ func TestE2EHardeningCorruptStateFile(t *testing.T) {
 			if err := os.WriteFile(path, bad, 0o600); err != nil {
 				t.Fatal(err)
 			}
+			answered := 0
 			for _, args := range [][]string{
 				{"ls"}, {"call", name, "echo", "--arg", "value=1"}, {"stats", name},
 				{"up", img, "--name", name, "--replicas", "2"}, {"up", img, "--name", uniqueName("hother")},
@@ -502,6 +541,20 @@ func TestE2EHardeningCorruptStateFile(t *testing.T) {
 				if now, _ := os.ReadFile(path); string(now) != string(bad) {
 					t.Fatalf("rfenv %s rewrote the corrupt state file", strings.Join(args, " "))
 				}
+				if args[0] == "call" && r.code == ExitInfra {
+					answered++
+				}
+			}
+			// Ask the replicas (with the good file back for a moment) whether the call reached one.
+			if err := os.WriteFile(path, good, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			executed := executedSince(t, c, name, before)
+			if executed != 0 {
+				t.Errorf("the replicas counted %d calls; the call should have stopped at the state file", executed)
+			}
+			if err := os.WriteFile(path, bad, 0o600); err != nil {
+				t.Fatal(err)
 			}
 			if n := len(e2e.List(t, docker, state.StateID(dir))); n != 2 {
 				t.Errorf("%d containers after the failed commands, want the 2 untouched", n)
@@ -520,8 +573,8 @@ func TestE2EHardeningCorruptStateFile(t *testing.T) {
 				t.Errorf("%d containers left after the recovery", n)
 			}
 			reliability.Record(t, reliability.Faults, "state.json "+tc.name+" (while an environment of 2 replicas runs)",
-				"ls, call, stats, up, down, down --all and down --orphans all exit 4 naming the file, the parse error and the recovery (mv it aside, `rfenv down --orphans`); the file is left byte-for-byte untouched and the replicas run on; following the recovery removes both replicas",
-				reliability.Nothing)
+				"ls, call, stats, up, down, down --all and down --orphans all exit 4 naming the file, the parse error and the recovery (mv it aside, `rfenv down --orphans`); the file is left byte-for-byte untouched and the replicas run on (the call never reached them); following the recovery removes both replicas",
+				reliability.Calls(1, answered, executed, byShimStats))
 		})
 	}
 }
@@ -565,6 +618,7 @@ func TestE2EHardeningOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	before := served(t, c, keep)
 	r := c.ok("down", "--orphans", "--json")
 	rep := decodeJSON[struct {
 		Orphans []struct{ Name, Env, ID string } `json:"orphans"`
@@ -588,9 +642,13 @@ func TestE2EHardeningOrphans(t *testing.T) {
 	if n := len(e2e.List(t, docker, id)); n != 2 {
 		t.Errorf("%d containers of this state dir left, want %s's 2", n, keep)
 	}
+	answered := 0
 	if got := strings.TrimSpace(c.ok("call", keep, "echo", "--arg", "value=7").stdout); got != "7" {
 		t.Errorf("the owned environment stopped answering: %s", got)
+	} else {
+		answered++
 	}
+	executed := executedSince(t, c, keep, before)
 	if s := dockerCLI(t, "inspect", "-f", "{{.State.Running}}", stranger); s != "true" {
 		t.Errorf("the unlabelled container %s was touched: running=%s", stranger, s)
 	}
@@ -605,5 +663,5 @@ func TestE2EHardeningOrphans(t *testing.T) {
 	}
 	reliability.Record(t, reliability.Faults, "an environment's entry deleted from state.json by hand (its 2 containers orphaned), beside an unlabelled container and another state dir's environment",
 		"`down --orphans` removed exactly the 2 orphans; the known environment kept answering; the unlabelled container and the other state dir's container were not touched; a second run removed nothing",
-		reliability.Nothing)
+		reliability.Calls(1, answered, executed, byShimStats))
 }

@@ -49,7 +49,8 @@ func TestE2EHardeningBadEnvironments(t *testing.T) {
 			t.Errorf("stderr should name the directory and env.py: %s (stdout %q)", r.stderr, r.stdout)
 		}
 		reliability.Record(t, reliability.BadInput, "`rfenv build` of a directory without env.py",
-			fmt.Sprintf("exit 2 before contacting Docker: %q", strings.ReplaceAll(firstLine(r.stderr), empty, "DIR")), reliability.Nothing)
+			fmt.Sprintf("exit 2 before contacting Docker: %q", strings.ReplaceAll(firstLine(r.stderr), empty, "DIR")),
+			reliability.NoCalls("that stdout stays empty and the message names the directory and env.py"))
 	})
 
 	t.Run("syntax error", func(t *testing.T) {
@@ -62,7 +63,7 @@ func TestE2EHardeningBadEnvironments(t *testing.T) {
 		nothingLeft("a failed up")
 		reliability.Record(t, reliability.BadInput, "env.py with a syntax error, at `rfenv up --replicas 2`",
 			fmt.Sprintf("exit 4 in %s with Python's SyntaxError, file, line and caret (%q); both replicas removed, no state entry", secs(r.elapsed), firstLine(r.stderr)),
-			reliability.Nothing)
+			reliability.NoCalls("the containers (none left) and the state entry (none)"))
 	})
 
 	t.Run("failing Dockerfile step", func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestE2EHardeningBadEnvironments(t *testing.T) {
 		}
 		reliability.Record(t, reliability.BadInput, "a Dockerfile whose RUN step exits 3",
 			"exit 4; the error names the step, BuildKit's exit code and the step's last output lines (even with --progress quiet); stdout stays empty and no image is tagged",
-			reliability.Nothing)
+			reliability.NoCalls("stdout (empty) and the tag (no image)"))
 	})
 
 	t.Run("unknown image", func(t *testing.T) {
@@ -94,7 +95,8 @@ func TestE2EHardeningBadEnvironments(t *testing.T) {
 		}
 		nothingLeft("up of a missing image")
 		reliability.Record(t, reliability.BadInput, "`rfenv up` of an image that does not exist",
-			fmt.Sprintf("exit 3: %q; no container, no state entry", firstLine(r.stderr)), reliability.Nothing)
+			fmt.Sprintf("exit 3: %q; no container, no state entry", firstLine(r.stderr)),
+			reliability.NoCalls("the containers (none) and the state entry (none)"))
 	})
 
 	t.Run("name taken by a foreign container", func(t *testing.T) {
@@ -115,7 +117,7 @@ func TestE2EHardeningBadEnvironments(t *testing.T) {
 		nothingLeft("a conflicting up")
 		reliability.Record(t, reliability.BadInput, "`rfenv up --name X --replicas 2` while a container rfenv did not create is named X-0",
 			fmt.Sprintf("exit 5: %q; the foreign container still runs untouched; the replica it had started was removed; no state entry", firstLine(r.stderr)),
-			reliability.Nothing)
+			reliability.NoCalls("the foreign container (same ID, running), replica 1 (removed) and the state entry (none)"))
 	})
 
 	t.Run("name taken by another state dir", func(t *testing.T) {
@@ -129,16 +131,21 @@ func TestE2EHardeningBadEnvironments(t *testing.T) {
 		if !strings.Contains(r.stderr, "another rfenv state directory") || !strings.Contains(r.stderr, state.StateID(otherDir)) {
 			t.Errorf("stderr should say the container belongs to another state directory: %s", r.stderr)
 		}
+		before := served(t, other, name)
+		answered := 0
 		if got := strings.TrimSpace(other.ok("call", name, "echo", "--arg", "value=1").stdout); got != "1" {
 			t.Errorf("the other state dir's environment stopped answering: %s", got)
+		} else {
+			answered++
 		}
+		executed := executedSince(t, other, name, before)
 		if s := dockerCLI(t, "inspect", "-f", "{{.Id}}", name+"-0"); s != theirs.Instances[0].ID {
 			t.Errorf("the other state dir's container was replaced")
 		}
 		nothingLeft("a conflicting up")
 		reliability.Record(t, reliability.BadInput, "`rfenv up --name X` while another state directory runs an environment X",
 			fmt.Sprintf("exit 5: %q; the other environment keeps running and answering; nothing left here", firstLine(r.stderr)),
-			reliability.Nothing)
+			reliability.Calls(1, answered, executed, byShimStats))
 	})
 }
 
@@ -165,14 +172,27 @@ func TestE2EHardeningBadCalls(t *testing.T) {
 		{"`--args-json @file` of a file that does not exist", ExitUsage, []string{"--args-json", "@/nonexistent/args.json"}, []string{"/nonexistent/args.json"}},
 		{"the same argument twice", ExitUsage, []string{"--arg", "value=1", "--arg-str", "value=2"}, []string{"given twice"}},
 	}
+	// answeredWith counts a refused call as answered when it exited with its code and a message.
+	answeredWith := func(r result, code int) int {
+		if r.code == code && strings.TrimSpace(r.stderr) != "" {
+			return 1
+		}
+		return 0
+	}
 	for _, tc := range cases {
+		before := served(t, c, name)
 		r := c.fails(tc.code, append([]string{"call", name, "echo"}, tc.args...)...)
 		for _, w := range tc.want {
 			if !strings.Contains(r.stderr, w) {
 				t.Errorf("%s: stderr should contain %q: %s", tc.fault, w, r.stderr)
 			}
 		}
-		reliability.Record(t, reliability.BadInput, tc.fault, fmt.Sprintf("exit %d before any request: %q", tc.code, firstLine(r.stderr)), reliability.Nothing)
+		executed := executedSince(t, c, name, before)
+		if executed != 0 {
+			t.Errorf("%s: the replicas counted %d calls, want none (refused before any request)", tc.fault, executed)
+		}
+		reliability.Record(t, reliability.BadInput, tc.fault, fmt.Sprintf("exit %d before any request: %q", tc.code, firstLine(r.stderr)),
+			reliability.Calls(1, answeredWith(r, tc.code), executed, byShimStats))
 	}
 
 	// Arguments that do not bind: the server says which and shows the signature.
@@ -186,31 +206,40 @@ func TestE2EHardeningBadCalls(t *testing.T) {
 		{"a missing required argument", "make", []string{"--arg", "char=y"}, "'n'"},
 		{"too many positional arguments", "make", []string{"--args-json", "[1, 2, 3]"}, "too many"},
 	} {
+		before := served(t, c, name)
 		r := c.fails(ExitUsage, append([]string{"call", name, tc.method}, tc.args...)...)
 		if !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "(n: int, char: str = 'x') -> str") {
 			t.Errorf("%s: stderr should say %q and show the signature: %s", tc.fault, tc.want, r.stderr)
 		}
 		reliability.Record(t, reliability.BadInput, tc.fault+" (signature `make(n: int, char: str = 'x')`)",
-			fmt.Sprintf("exit 2; the server answered 400 without running the method: %q", firstLine(r.stderr)), reliability.Nothing)
+			fmt.Sprintf("exit 2; the server answered 400 without running the method: %q", firstLine(r.stderr)),
+			reliability.Calls(1, answeredWith(r, ExitUsage), executedSince(t, c, name, before), byShimStats))
 	}
 
 	// A result that is not JSON-serialisable: exit 1, naming the type.
+	before := served(t, c, name)
 	r := c.fails(ExitMethodRaised, "call", name, "opaque")
 	if !strings.Contains(r.stderr, "Opaque") || !strings.Contains(r.stderr, "not JSON-serialisable") {
 		t.Errorf("stderr should name the type Opaque: %s", r.stderr)
 	}
 	reliability.Record(t, reliability.BadInput, "a method returning an object that is not JSON-serialisable",
-		fmt.Sprintf("exit 1: %q", firstLine(r.stderr)), reliability.Nothing)
+		fmt.Sprintf("exit 1: %q", firstLine(r.stderr)),
+		reliability.Calls(1, answeredWith(r, ExitMethodRaised), executedSince(t, c, name, before), byShimStats))
 
 	// Names that are not methods.
-	for _, m := range []string{"__init__", "_private", "__class__", "hoard", "Opaque", "os"} {
+	notMethods := []string{"__init__", "_private", "__class__", "hoard", "Opaque", "os"}
+	before = served(t, c, name)
+	answered := 0
+	for _, m := range notMethods {
 		r = c.fails(ExitNotFound, "call", name, m)
 		if !strings.Contains(r.stderr, "no method") || !strings.Contains(r.stderr, "echo") {
 			t.Errorf("call %s: stderr should say there is no such method and list the methods: %s", m, r.stderr)
 		}
+		answered += answeredWith(r, ExitNotFound)
 	}
 	reliability.Record(t, reliability.BadInput, "calling `__init__`, `_private`, `__class__`, an attribute, a class and an imported module by name",
-		fmt.Sprintf("exit 3 for each, nothing run; the message lists the methods: %q", firstLine(r.stderr)), reliability.Nothing)
+		fmt.Sprintf("exit 3 for each, nothing run; the message lists the methods: %q", firstLine(r.stderr)),
+		reliability.Calls(len(notMethods), answered, executedSince(t, c, name, before), byShimStats))
 
 	// The replicas serve on.
 	if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", "value=ok").stdout); got != `"ok"` {
@@ -233,20 +262,28 @@ func TestE2EHardeningLargePayloads(t *testing.T) {
 	wantDigest := fmt.Sprintf(`{"len":%d,"sha256":"%s"}`, size, hex.EncodeToString(sum[:]))
 
 	// CLI: a 16 MiB argument from a file, echoed back (16 MiB each way), and digested in the container.
+	before := served(t, c, name)
+	bigAnswered := 0
 	argFile := filepath.Join(t.TempDir(), "args.json")
 	body, _ := json.Marshal(map[string]string{"value": big})
 	os.WriteFile(argFile, body, 0o644)
 	r := c.ok("call", name, "echo", "--args-json", "@"+argFile, "--timeout", "60s")
 	if strings.TrimSpace(r.stdout) != `"`+big+`"` {
 		t.Errorf("echo of 16 MiB printed %d bytes, not the argument", len(r.stdout))
+	} else {
+		bigAnswered++
 	}
 	cliTook := r.elapsed
 	if got := strings.TrimSpace(c.ok("call", name, "digest", "--args-json", "@"+argFile).stdout); got != wantDigest {
 		t.Errorf("digest = %s, want %s", got, wantDigest)
+	} else {
+		bigAnswered++
 	}
 	r = c.ok("call", name, "make", "--arg", fmt.Sprintf("n=%d", size))
 	if len(strings.TrimSpace(r.stdout)) != size+2 {
 		t.Errorf("a 16 MiB result printed %d bytes", len(r.stdout))
+	} else {
+		bigAnswered++
 	}
 
 	// Library.
@@ -268,12 +305,18 @@ func TestE2EHardeningLargePayloads(t *testing.T) {
 		t.Fatalf("library echo of 16 MiB: %d bytes back, err %v", len(echoed), err)
 	}
 	libTook := time.Since(start)
+	bigAnswered++
+	bigExecuted := executedSince(t, c, name, before)
 
 	// Beyond the limit: a 65 MiB argument is refused by the server with 413, before it is read.
+	before = served(t, c, name)
+	hugeAnswered := 0
 	huge := strings.Repeat("x", 65<<20)
 	_, err = env.Call(ctx, "echo", map[string]any{"value": huge})
 	if !errors.Is(err, errs.Usage) || !strings.Contains(err.Error(), "exceeds the limit") {
 		t.Errorf("a 65 MiB argument: err %v, want a usage error about the limit", err)
+	} else {
+		hugeAnswered++
 	}
 	hugeFile := filepath.Join(t.TempDir(), "huge.json")
 	hb, _ := json.Marshal(map[string]string{"value": huge})
@@ -281,24 +324,36 @@ func TestE2EHardeningLargePayloads(t *testing.T) {
 	r = c.fails(ExitUsage, "call", name, "echo", "--args-json", "@"+hugeFile)
 	if !strings.Contains(r.stderr, "exceeds the limit of 67108864 bytes") {
 		t.Errorf("stderr should give the limit: %s", r.stderr)
+	} else {
+		hugeAnswered++
 	}
 	tooBigArg := firstLine(r.stderr)
+	hugeExecuted := executedSince(t, c, name, before)
+	before = served(t, c, name)
+	resultAnswered := 0
 	// A result beyond the reply limit.
 	r = c.fails(ExitInfra, "call", name, "make", "--arg", fmt.Sprintf("n=%d", 65<<20), "--timeout", "60s")
 	if !strings.Contains(r.stderr, "larger than 64 MiB, the limit") || strings.Contains(r.stderr, "--retries") {
 		t.Errorf("stderr should say the reply is too large: %s", r.stderr)
+	} else {
+		resultAnswered++
 	}
 	tooBigResult := firstLine(r.stderr)
 	if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", "value=1").stdout); got != "1" {
 		t.Errorf("echo after the large payloads = %s", got)
+	} else {
+		resultAnswered++
 	}
+	resultExecuted := executedSince(t, c, name, before)
 	reliability.Record(t, reliability.BadInput, "16 MiB arguments and results (CLI `--args-json @file`, the Go library)",
 		fmt.Sprintf("echoed intact both ways (CLI round trip %s, library %s); the container's sha256 of the argument matches", secs(cliTook), secs(libTook)),
-		reliability.Nothing)
+		reliability.Calls(4, bigAnswered, bigExecuted, byShimStats))
 	reliability.Record(t, reliability.BadInput, "a 65 MiB argument (over the 64 MiB body limit)",
-		fmt.Sprintf("exit 2, the server answered 413 from the Content-Length without reading the body: %q", tooBigArg), reliability.Nothing)
+		fmt.Sprintf("exit 2 (CLI) and a usage error (library): the server answered 413 from the Content-Length without reading the body: %q", tooBigArg),
+		reliability.Calls(2, hugeAnswered, hugeExecuted, byShimStats))
 	reliability.Record(t, reliability.BadInput, "a 65 MiB result (over the 64 MiB reply limit)",
-		fmt.Sprintf("exit 4: %q; the replica stays in rotation and serves on", tooBigResult), reliability.Nothing)
+		fmt.Sprintf("exit 4: %q; the replica stays in rotation and serves the next call", tooBigResult),
+		reliability.Calls(2, resultAnswered, resultExecuted, byShimStats))
 }
 
 // TestE2EHardeningAwkwardResults: NaN and the infinities become strings; text that is not valid
@@ -311,11 +366,17 @@ func TestE2EHardeningAwkwardResults(t *testing.T) {
 	c.ok("up", e2e.Image(t, "hostile"), "--name", name)
 	assertNoPorts(t, e2e.Docker(t), dir)
 
+	before := served(t, c, name)
 	out := strings.TrimSpace(c.ok("call", name, "specials").stdout)
 	want := `{"nan":"NaN","inf":"Infinity","ninf":"-Infinity","list":[1.5,"NaN","-Infinity"],"Infinity":"key"}`
+	specialsAnswered := 0
 	if out != want {
 		t.Errorf("specials = %s, want %s", out, want)
+	} else {
+		specialsAnswered++
 	}
+	specialsExecuted := executedSince(t, c, name, before)
+	before = served(t, c, name)
 	out = strings.TrimSpace(c.ok("call", name, "surrogates").stdout)
 	if !json.Valid([]byte(out)) || !utf8.ValidString(out) {
 		t.Errorf("surrogates printed invalid JSON or UTF-8: %q", out)
@@ -343,10 +404,14 @@ func TestE2EHardeningAwkwardResults(t *testing.T) {
 	if texts[0] != "lone \uFFFD here" || texts[2] != "ok é ✓" {
 		t.Errorf("decoded = %q", texts)
 	}
+	// Both surrogates calls got a result (checked above, or the test has failed).
+	surrogatesExecuted := executedSince(t, c, name, before)
 	reliability.Record(t, reliability.BadInput, "results holding NaN, Infinity and -Infinity (as values, in lists, as a key)",
-		"converted to the strings \"NaN\", \"Infinity\", \"-Infinity\" as documented; output is valid JSON", reliability.Nothing)
+		"converted to the strings \"NaN\", \"Infinity\", \"-Infinity\" as documented; output is valid JSON",
+		reliability.Calls(1, specialsAnswered, specialsExecuted, byShimStats))
 	reliability.Record(t, reliability.BadInput, "results holding text that is not valid UTF-8 (a lone surrogate; bytes decoded with surrogateescape)",
-		"escaped as `\\udcXX` in valid ASCII JSON (valid UTF-8 on stdout); the rest of the text intact; Go's decoder turns the escapes into U+FFFD", reliability.Nothing)
+		"escaped as `\\udcXX` in valid ASCII JSON (valid UTF-8 on stdout); the rest of the text intact; Go's decoder turns the escapes into U+FFFD",
+		reliability.Calls(2, 2, surrogatesExecuted, byShimStats))
 }
 
 var (

@@ -78,28 +78,41 @@ func TestE2EHardeningNetworkAuth(t *testing.T) {
 	in := ls[0].Instances[0]
 	token := readStateFile(t, dir).Environments[name].Token
 	base := "http://" + net.JoinHostPort(in.Address, strconv.Itoa(in.Port))
+	before := served(t, c, name)
 	out := dockerCLI(t, "run", "--rm", dockertest.BaseImage(), "python3", "-c", probeScript, base, token)
 	var got map[string]probeResult
 	if err := json.Unmarshal([]byte(out[strings.LastIndex(out, "\n")+1:]), &got); err != nil {
 		t.Fatalf("probe output %q: %v", out, err)
+	}
+	executed := executedSince(t, c, name, before)
+	answered := 0
+	for _, k := range []string{"call_none", "call_wrong", "call_prefix", "call_basic", "call_right"} {
+		if st := got[k].Status; st == 401 || st == 200 {
+			answered++
+		}
+	}
+	// Every /call the server answers is counted, refused ones too: four 401s and the one that ran.
+	if executed != 5 {
+		t.Errorf("the replicas counted %d calls, want 5 (4 refused, 1 run)", executed)
 	}
 	for _, k := range []string{"call_none", "call_wrong", "call_prefix", "call_basic", "methods_none", "stats_none"} {
 		if got[k].Status != 401 || strings.Contains(got[k].Body, "pwned") || strings.Contains(got[k].Body, "echo") || !strings.HasPrefix(got[k].WWWAuthenticate, "Bearer") {
 			t.Errorf("%s: %d %+v; want 401 with WWW-Authenticate: Bearer, revealing nothing", k, got[k].Status, got[k])
 		}
 	}
-	if h := got["health"]; h.Status != 200 || h.Body != `{"status":"ok","overdue":0}` {
+	if h := got["health"]; h.Status != 200 || h.Body != `{"status":"ok"}` {
 		t.Errorf("/health without a token: %d %s; want 200 and the status only", h.Status, h.Body)
 	}
 	if r := got["call_right"]; r.Status != 200 || r.Body != `{"result":"pwned"}` {
 		t.Errorf("with the token: %d %s (the 401s must be about the token, not the network)", r.Status, r.Body)
 	}
-	// The shim counted the refused calls as errors; none of them ran.
+	// The shim counted the refused calls (as errors); none of them ran.
 	reliability.Record(t, reliability.Security, "a container on the same Docker bridge calls /call with no token, a wrong token, the token minus one character, and a Basic scheme; asks /methods and /stats without one",
 		"401 with `WWW-Authenticate: Bearer` for each, nothing run and nothing revealed (the shim compares the token in constant time); with the right token the same request answers 200, so the network path was open and only the token stopped it",
-		reliability.Nothing)
+		reliability.Calls(5, answered, executed, byShimStats+" (refused calls included)"))
 	reliability.Record(t, reliability.Security, "`GET /health` without a token",
-		fmt.Sprintf("200 `%s`: no method names, versions, environment or host details", got["health"].Body), reliability.Nothing)
+		fmt.Sprintf("200 `%s`: no method names, versions, environment or host details", got["health"].Body),
+		reliability.NoCalls("the /health answer's status and body"))
 }
 
 // TestE2EHardeningSecrets: -e and --secret values never reach the state file (0600), rfenv's output
@@ -109,6 +122,7 @@ func TestE2EHardeningSecrets(t *testing.T) {
 	docker := e2e.Docker(t)
 	dir := e2e.StateDir(t)
 	pe := newProcEnv(t, dir)
+	c := newCLI(t, dir) // only to read the replicas' call counts
 	img := e2e.Image(t, "hostile")
 	name := uniqueName("hsecret")
 	envVal := "ev-" + randomHex(12)
@@ -142,15 +156,31 @@ func TestE2EHardeningSecrets(t *testing.T) {
 	values = append(values, readStateFile(t, dir).Environments[name].Token)
 
 	// The method sees every value.
+	before := served(t, c, name)
+	answered := 0
 	for k, v := range map[string]string{"API_KEY": envVal, "DB_PASS": secretVal, "FROM_SHELL": fromShell} {
 		sum := sha256.Sum256([]byte(v))
 		r := run(0, "--verbose", "call", name, "env_sha256", "--arg-str", "name="+k)
 		if got := strings.TrimSpace(r.stdout); got != `"`+hex.EncodeToString(sum[:])+`"` {
 			t.Errorf("the method sees %s with sha256 %s, want that of the value given", k, got)
+		} else {
+			answered++
 		}
 	}
-	if r := run(0, "call", name, "secrets_file_exists"); strings.TrimSpace(r.stdout) != "false" {
-		t.Error("the secrets file is still in the container after the shim read it")
+	executed := executedSince(t, c, name, before)
+	before = served(t, c, name)
+	fileAnswered := 0
+	// The secrets file stays in the container so a restarted container has its values again (issue
+	// 11 defect 2); it is root-only, and it is in the container's filesystem, not its configuration.
+	if r := run(0, "call", name, "secrets_file_exists"); strings.TrimSpace(r.stdout) != "true" {
+		t.Errorf("the method says the secrets file exists: %s; it must stay for a restart", r.stdout)
+	}
+	fileAnswered++ // run stops the test unless the call answered
+	fileExecuted := executedSince(t, c, name, before)
+	for _, ct := range e2e.List(t, docker, state.StateID(dir)) {
+		if mode := dockerCLI(t, "exec", ct.ID, "stat", "-c", "%a %U", "/run/rfenv/secrets.json"); mode != "400 root" {
+			t.Errorf("%v: the secrets file is %q, want mode 400 owned by root", ct.Names, mode)
+		}
 	}
 
 	// The state file: 0600, key names only.
@@ -189,7 +219,10 @@ func TestE2EHardeningSecrets(t *testing.T) {
 	run(0, "--verbose", "stats", name, "--json")
 	run(0, "--verbose", "methods", name, "--json")
 	run(0, "--verbose", "logs", name)
-	run(ExitMethodRaised, "--verbose", "call", name, "opaque")
+	before = served(t, c, name)
+	run(ExitMethodRaised, "--verbose", "call", name, "opaque") // exits 1 with the error, or the test stops
+	answered++
+	executed += executedSince(t, c, name, before)
 	r := run(ExitConflict, "--verbose", "up", img, "--name", name, "--replicas", "2", "-e", "API_KEY="+envVal+"-changed", "--secret", "DB_PASS="+secretVal, "-e", "FROM_SHELL")
 	if !strings.Contains(r.stderr, "--force-recreate") {
 		t.Errorf("a changed -e value should be a conflict: %s", r.stderr)
@@ -204,10 +237,10 @@ func TestE2EHardeningSecrets(t *testing.T) {
 	run(0, "--verbose", "down", name)
 	reliability.Record(t, reliability.Security, "secret values given with `-e K=V`, `-e K` (from the shell) and `--secret K=V`",
 		fmt.Sprintf("the method sees all three; none appears in state.json (mode 0600, names only), nor do they or the environment's token appear in rfenv's stdout/stderr with --verbose (%d commands, including a config conflict, a method error, a reserved name, an unset variable and a malformed --env-file line), in `ls`/`stats`/`methods`/`logs`, or in the containers' logs", commands),
-		reliability.Nothing)
+		reliability.Calls(4, answered, executed, byShimStats))
 	reliability.Record(t, reliability.Security, "`docker inspect` of a replica started with `--secret DB_PASS=V`",
-		"V is not in the container's configuration: it travels in a 0600 file copied in before start, which the shim loads and deletes (the method confirms the file is gone); `-e` values do show there, as SECURITY.md says",
-		reliability.Nothing)
+		"V is not in the container's configuration: it travels in a file copied in before start, root-only (0400) in the container's filesystem and kept there so that a restarted container loads it again; `-e` values do show there, as SECURITY.md says",
+		reliability.Calls(1, fileAnswered, fileExecuted, byShimStats))
 }
 
 // rawExchange sends data on a new connection to addr and reads one answer: its status code (0 if the
@@ -243,11 +276,13 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 	env := readStateFile(t, dir).Environments[name]
 	addr := net.JoinHostPort(env.Instances[0].Address, strconv.Itoa(env.Port))
 	auth := "Authorization: Bearer " + env.Token + "\r\n"
+	realAnswered := 0 // real calls that got their result; one that does not stops the test
 	callOK := func() {
 		t.Helper()
 		if got := strings.TrimSpace(c.ok("call", name, "echo", "--arg", "value=42").stdout); got != "42" {
 			t.Fatalf("a real call got %s", got)
 		}
+		realAnswered++
 	}
 
 	// Only the documented endpoints.
@@ -263,7 +298,7 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 		{"POST /health", "POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405},
 		{"DELETE /stats", "DELETE /stats HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n", 405},
 		{"a body that is not JSON", "POST /call HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 5\r\n\r\n{nope", 400},
-		{"chunked transfer encoding", "POST /call HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 411},
+		{"chunked transfer encoding", "POST /call HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 501},
 		{"two Content-Length headers", "POST /call HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}", 400},
 	} {
 		code, reply := rawExchange(t, addr, []byte(tc.req))
@@ -276,7 +311,8 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 		}
 	}
 	reliability.Record(t, reliability.Security, "requests outside the protocol, with the right token: GET /etc/passwd, /../../etc/passwd, /app/env.py; GET or PUT /call; POST /health; DELETE /stats; a non-JSON body; chunked encoding; two Content-Lengths",
-		"404 for unknown paths (no file is ever served), 405 for a wrong method, 400 for a malformed body or framing, 411 for chunked; every answer is a JSON error envelope", reliability.Nothing)
+		"404 for unknown paths (no file is ever served), 405 for a wrong method, 400 for a malformed body or framing, 501 for chunked (Transfer-Encoding is not implemented); every answer is a JSON error envelope",
+		reliability.NoCalls("each answer's status and JSON error envelope, and that no reply holds a file's content"))
 
 	// Limits: body size (refused from the Content-Length, before reading), header count and size.
 	start := time.Now()
@@ -293,10 +329,12 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 	if code, reply := rawExchange(t, addr, []byte(long)); code != 431 {
 		t.Errorf("an 80 KiB header: %d %q, want 431", code, reply)
 	}
+	before, realAnswered := served(t, c, name), 0
 	callOK()
-	reliability.Record(t, reliability.Security, "a request announcing a 1 GiB body; 150 headers; one 80 KiB header",
+	executed := executedSince(t, c, name, before)
+	reliability.Record(t, reliability.Security, "a request announcing a 1 GiB body; 150 headers; one 80 KiB header; then a real call",
 		fmt.Sprintf("413 in %s, from the Content-Length alone (the body is never read or buffered); 431 for the header count (limit 100) and size (64 KiB); the connection is closed, the server serves on", secs(took413)),
-		reliability.Nothing)
+		reliability.Calls(1, realAnswered, executed, byShimStats))
 
 	// Slow clients: 50 connections each holding a half-sent request (headers, or part of a body),
 	// while real calls go on.
@@ -319,17 +357,18 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 		}
 	}()
 	var slowest time.Duration
+	before, realAnswered = served(t, c, name), 0
 	for range 20 {
 		start := time.Now()
 		callOK()
 		slowest = max(slowest, time.Since(start))
 	}
-	if slowest > 2*time.Second {
-		t.Errorf("with 50 slow clients a call took %s", slowest)
-	}
+	// No timing bound here (the machine may be loaded): a stalled request that held a worker would
+	// leave these calls unanswered, and callOK stops the test.
+	executed = executedSince(t, c, name, before)
 	reliability.Record(t, reliability.Security, "50 slow clients each holding a half-sent request (headers or body) open",
 		fmt.Sprintf("20 real calls meanwhile all succeeded (slowest %s, each a fresh `rfenv call`): the server is event-driven, a stalled request holds no worker", secs(slowest)),
-		reliability.Nothing)
+		reliability.Calls(20, realAnswered, executed, byShimStats))
 
 	// Garbage: random bytes, a request line that is not HTTP, and a binary flood; each gets a 400 or a
 	// closed connection, and the server serves on.
@@ -343,6 +382,7 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 		}
 	}
 	// And concurrently with calls.
+	before, realAnswered = served(t, c, name), 0
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
@@ -364,6 +404,7 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 		callOK()
 	}
 	wg.Wait()
+	executed = executedSince(t, c, name, before)
 	st := decodeJSON[struct {
 		Instances []struct {
 			Healthy bool    `json:"healthy"`
@@ -378,7 +419,7 @@ func TestE2EHardeningShimProtocol(t *testing.T) {
 	}
 	reliability.Record(t, reliability.Security, "garbage: 4 KiB and 1 MiB of random bytes, a non-HTTP request line, HTTP/9.9, and 20 connections of random bytes alongside real calls",
 		"400 (431 when over 64 KiB arrive at once) or a closed connection for each; the 10 real calls in between succeeded; same server process throughout (uptime unbroken, 0 container restarts)",
-		reliability.Nothing)
+		reliability.Calls(10, realAnswered, executed, byShimStats))
 }
 
 func randomHex(n int) string {
