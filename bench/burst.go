@@ -178,7 +178,7 @@ func itemMany(ctx context.Context, h *harness, sec *section) error {
 	if err != nil {
 		return err
 	}
-	cs := h.sampler("replica", env)
+	cs := h.sampler("shim", env)
 	kw := map[string]float64{"seconds": hold}
 	var rates []float64
 	var lat []time.Duration
