@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +60,9 @@ func itemBurst(ctx context.Context, h *harness, sec *section) error {
 		wall := time.Since(t0)
 		lines := bytes.Count(out.Bytes(), []byte("\n"))
 		res := childResult{Calls: calls, WallNs: int64(wall)}
+		if cmd.ProcessState != nil {
+			res.CPUNs = int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime())
+		}
 		res.Failures = calls - lines + bytes.Count(out.Bytes(), []byte(`"error"`))
 		if res.Failures > 0 || runErr != nil {
 			res.FirstErr = fmt.Sprintf("exit %v; %.300s", runErr, errb.Bytes())
@@ -99,6 +104,7 @@ func itemBurst(ctx context.Context, h *harness, sec *section) error {
 		rss   []int64
 		fails int
 		first string
+		cpu   []string
 	}
 	cells := map[[2]int]*cell{} // (side, budget)
 	runs := min(h.cfg.runs, 3)
@@ -108,7 +114,10 @@ func itemBurst(ctx context.Context, h *harness, sec *section) error {
 			b := burstBudgets[(j+r)%len(burstBudgets)]
 			for k := range sides {
 				si := (k + r + j) % len(sides) // alternate which side goes first
+				cs := h.sampler("shim", envs[b])
+				before := cs.sample()
 				res, rss, err := sides[si].run(envs[b])
+				cpu := cs.sample().sub(before)
 				if err != nil {
 					return err
 				}
@@ -119,6 +128,7 @@ func itemBurst(ctx context.Context, h *harness, sec *section) error {
 				}
 				c.walls = append(c.walls, time.Duration(res.WallNs))
 				c.rss = append(c.rss, rss)
+				c.cpu = append(c.cpu, burstCPU(cpu, time.Duration(res.CPUNs)))
 				c.fails += res.Failures
 				if c.first == "" {
 					c.first = res.FirstErr
@@ -152,6 +162,7 @@ func itemBurst(ctx context.Context, h *harness, sec *section) error {
 			if c.first != "" {
 				sec.note("%s, budget %d: first failure: %s", s.label, b, c.first)
 			}
+			sec.note("%s, budget %d: walls %s; CPU per run (%% of one core over the run): %s.", s.label, b, fmtDurs(c.walls), strings.Join(c.cpu, " | "))
 			summary = append(summary, fmt.Sprintf("%s at budget %d: wall %s (%.2f× the bound), peak RSS %s", strings.SplitN(s.label, " ", 2)[0], b, ms(w.median), ratio, mib(rss)))
 		}
 	}
@@ -235,6 +246,19 @@ func itemMany(ctx context.Context, h *harness, sec *section) error {
 	}
 	sec.note("%d goroutines share one library pool, each calling `hold(seconds=0.01)` until %s calls are made; at most 2 × %d are on the wire at once, the rest wait in the pool's FIFO queue. Runs: %s.", conc, commas(total), pool.DefaultMaxInflight, strings.Join(details, " | "))
 	return nil
+}
+
+// burstCPU is where CPU went during one burst, in % of one core: the replicas, the calling process
+// (its own rusage), the whole machine and everything else on it.
+func burstCPU(d cpuDelta, caller time.Duration) string {
+	var parts []string
+	for _, n := range slices.Sorted(maps.Keys(d.containers)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", n, d.pct(d.containers[n])))
+	}
+	w := d.wall.Seconds()
+	parts = append(parts, fmt.Sprintf("caller %.0f%%", d.pct(caller)),
+		fmt.Sprintf("machine busy %.0f%% of %d00%%", 100*(d.machine.total-d.machine.idle)/w, len(cpuList())))
+	return strings.Join(parts, ", ")
 }
 
 func commas(n int) string {

@@ -89,7 +89,7 @@ func itemOverdue(ctx context.Context, h *harness, sec *section) error {
 		sec.add(row{name: "… Docker restarts the container (FinishedAt → StartedAt)", median: ms(rs.median), p99: ms(rs.max) + " (slowest)", n: fmt.Sprintf("%d runs", rs.n), target: "—"})
 		sec.add(row{name: "… the new shim starts and answers /health (StartedAt → new boot id)", median: ms(b.median), p99: ms(b.max) + " (slowest)", n: fmt.Sprintf("%d runs", b.n), target: "—"})
 	}
-	sec.note("Fixture testdata/envs/actor, one replica brought up fresh for each run (UpOptions.OverdueRestart = 1 s), then `block_sync(gate)` called with a 1 s deadline on a gate nobody opens. From deadline + D the bench polls every 5 ms: the replica's /health until it reports a new boot id, then a plain call through the same pool. The split uses Docker's own FinishedAt/StartedAt of the container (same clock). Runs: %s.", fmtDurs(total))
+	sec.note("Fixture testdata/envs/actor, one replica brought up fresh for each run (UpOptions.OverdueRestart = 1 s), then `block_sync(gate)` called with a 1 s deadline on a gate nobody opens. From deadline + D the bench polls every 5 ms: the replica's /health until it reports a new boot id, then a plain call through the same pool. The split uses Docker's own FinishedAt/StartedAt of the container (same clock); the exit can come before the client's deadline + D because the shim counts from the deadline it was sent (X-Rfenv-Timeout-Ms, which the pool sends a twentieth, at most 50 ms, short of its own). Runs: %s.", fmtDurs(total))
 	return nil
 }
 

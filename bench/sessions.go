@@ -266,7 +266,7 @@ func manySessions(ctx context.Context, h *harness, sec *section) error {
 	if first != nil {
 		sec.note("First failure: %v", first)
 	}
-	sec.note("%s sessions on 2 replicas (one per core; OpenEnv publishes 256 per core): `rfenv session ls` counted %d live, placed %v per replica. Then every session ran `reset` and %d `step`s at once (%s goroutines, one per session; the default budget of %d calls per replica bounds the calls on the wire), step wall %s.", commas(n), len(live), perReplica, steps, commas(n), pool.DefaultMaxInflight, ms(stepWall))
+	sec.note("%s sessions on 2 replicas (one per core; OpenEnv publishes 256 per core): env.Sessions (what `rfenv session ls` lists) counted %d live, placed %v per replica. Then every session ran `reset` and %d `step`s at once (%s goroutines, one per session; the default budget of %d calls per replica bounds the calls on the wire), step wall %s.", commas(n), len(live), perReplica, steps, commas(n), pool.DefaultMaxInflight, ms(stepWall))
 	for _, s := range sessions {
 		if s != nil {
 			s.Close(ctx)

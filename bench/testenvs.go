@@ -109,6 +109,8 @@ type childResult struct {
 	Failures int    `json:"failures"`
 	FirstErr string `json:"first_error,omitempty"`
 	WallNs   int64  `json:"wall_ns"`
+	// CPUNs is the process's user + system CPU time, filled in by the parent from wait4.
+	CPUNs int64 `json:"-"`
 }
 
 func init() {
@@ -185,5 +187,6 @@ func (h *harness) runChild(ctx context.Context, env *rfenv.Env, calls int, secs 
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		return childResult{}, 0, fmt.Errorf("library burst child printed %q: %v", out.Bytes(), err)
 	}
+	res.CPUNs = int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime())
 	return res, maxRSS(cmd.ProcessState), nil
 }
