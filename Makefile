@@ -11,8 +11,12 @@ LDFLAGS := -s -w -X github.com/rfenv/rfenv/cmd.version=$(VERSION) -X github.com/
 E2E_PKGS := ./...
 TEST_FLAGS ?= -count=1 -timeout 30m
 GORELEASER_VERSION ?= v2.15.1
+# Debian's Python: its python3-pytest and python3-pytest-asyncio run the Python package's tests.
+PYTHON ?= /usr/bin/python3
+# GOOS/GOARCH:wheel platform tag of each wheel `make wheels` builds.
+WHEEL_PLATFORMS := linux/amd64:manylinux2014_x86_64 linux/arm64:manylinux2014_aarch64 darwin/amd64:macosx_10_12_x86_64 darwin/arm64:macosx_11_0_arm64
 
-.PHONY: all build test test-unit test-e2e test-k8s k8s-binaries test-shim bench demo lint completions check-completions base-image snapshot clean
+.PHONY: all build test test-unit test-e2e test-k8s k8s-binaries test-shim test-python wheels bench demo lint completions check-completions base-image snapshot clean
 
 all: build
 
@@ -24,9 +28,11 @@ base-image:
 	RFENV_BASE_IMAGE=$(BASE_IMAGE) ./scripts/base-image.sh
 
 ## test: everything CI runs — lint, the shim's Python tests, the race detector on what runs without
-## Docker and on the pool, then unit and end-to-end Go tests
+## Docker and on the pool, then unit and end-to-end Go tests,
+## and the Python package's tests
 test: lint base-image test-shim test-race
 	$(GO) test $(TEST_FLAGS) ./...
+	$(MAKE) test-python
 
 ## test-race: the race detector on every test that needs no Docker daemon, and on the pool package
 test-race:
@@ -55,6 +61,21 @@ k8s-binaries:
 
 test-shim:
 	python3 -m unittest discover -s shim -p 'test_*.py'
+
+## test-python: the Python package (python/) with pytest against a real rfenv serve, the real Docker
+## daemon and the test sshd (needs Debian's python3-pytest and python3-pytest-asyncio)
+test-python: build base-image
+	$(GO) build -o bin/testsshd ./pkg/testutil/sshd/testsshd
+	cd python && RFENV_BIN=$(CURDIR)/$(BIN) RFENV_TESTSSHD=$(CURDIR)/bin/testsshd $(PYTHON) -m pytest -q
+
+## wheels: platform wheels of the Python package that carry the rfenv binary (dist/wheels/)
+wheels:
+	@set -e; for p in $(WHEEL_PLATFORMS); do \
+		goos_arch=$${p%%:*}; plat=$${p#*:}; goos=$${goos_arch%/*}; goarch=$${goos_arch#*/}; \
+		bin=dist/wheel-bin/$$goos-$$goarch/rfenv; \
+		CGO_ENABLED=0 GOOS=$$goos GOARCH=$$goarch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$bin . ; \
+		$(PYTHON) python/_build/backend.py --out dist/wheels --binary $$bin --plat $$plat; \
+	done
 
 ## bench: benchmarks; writes BENCHMARKS.md (BENCH_FLAGS, e.g. '-duration 10s -runs 5' or '-items 3,4'; see go run ./bench -h)
 bench: base-image build

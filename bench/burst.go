@@ -19,10 +19,10 @@ import (
 	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
-// burstBudgets are the per-replica budgets item 9 compares; the default must be among them.
+// burstBudgets are the per-replica budgets item 12 compares; the default must be among them.
 var burstBudgets = []int{256, pool.DefaultMaxInflight, 4096}
 
-// Item 9 (issue 13): a burst far above the budget, from the CLI batch and from the library, at
+// Item 12 (issue 13): a burst far above the budget, from the CLI batch and from the library, at
 // three budgets side by side: failures, wall time against the bound the budget allows, peak RSS.
 func itemBurst(ctx context.Context, h *harness, sec *section) error {
 	calls, secs := 16000, 2.0
@@ -177,7 +177,7 @@ func itemBurst(ctx context.Context, h *harness, sec *section) error {
 	return nil
 }
 
-// Item 10 (issue 13): 100,000 calls of 10 ms at concurrency 10,000 from the library.
+// Item 13 (issue 13): 100,000 calls of 10 ms at concurrency 10,000 from the library.
 func itemMany(ctx context.Context, h *harness, sec *section) error {
 	total, conc := 100000, 10000
 	if h.cfg.quick {

@@ -69,7 +69,7 @@ func burst(b *testing.B, env *rfenv.Env) {
 }
 
 // BenchmarkSSHBurst: 2 replicas on one ssh:// host (a real OpenSSH server on 127.0.0.1), 2,000
-// calls at once through its one SSH connection. `go run ./bench` (item 11) runs it.
+// calls at once through its one SSH connection. `go run ./bench` (item 14) runs it.
 func BenchmarkSSHBurst(b *testing.B) {
 	ctx := context.Background()
 	root := e2e.Root(b)

@@ -13,7 +13,7 @@ import (
 	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
-// Item 12 (issue 13): the overdue restart. A sync call that never returns (block_sync on a gate that
+// Item 15 (issue 13): the overdue restart. A sync call that never returns (block_sync on a gate that
 // is never opened) with a 1 s deadline, on a replica brought up with --overdue-restart 1s: the time
 // from deadline + D to the replica serving again, split into the shim's exit, Docker's restart and
 // the new server process's start.

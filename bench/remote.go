@@ -25,7 +25,7 @@ const (
 // cached (it never builds Kubernetes for a benchmark).
 const k8sBenchEnv = "RFENV_BENCH_K8S"
 
-// Item 11 (issue 13): 2,000 concurrent calls through one SSH host and through the Kubernetes API
+// Item 14 (issue 13): 2,000 concurrent calls through one SSH host and through the Kubernetes API
 // server, run as `go test -bench` (sshd.Start and kubecluster need a testing.TB): 0 failures.
 func itemRemoteBurst(ctx context.Context, h *harness, sec *section) error {
 	sec.title = fmt.Sprintf("%s concurrent calls through one SSH host and through the Kubernetes API server", commas(remoteBurstCalls))
@@ -72,7 +72,7 @@ func itemRemoteBurst(ctx context.Context, h *harness, sec *section) error {
 		add("BenchmarkK8sBurst", "through the Kubernetes API server (port-forward), 2 pods on the test cluster")
 	} else {
 		sec.add(row{name: "through the Kubernetes API server", median: "not run", target: "0 failures"})
-		sec.note("Kubernetes not measured: %s. Build them with `make k8s-binaries`, then run item 11 again.", why)
+		sec.note("Kubernetes not measured: %s. Build them with `make k8s-binaries`, then run item 14 again.", why)
 	}
 	sec.note("`go test -run '^$' -bench '%s' -benchtime %s ./bench` (bench/burst_remote_test.go): each op makes %s calls of `sleep(%g)` (bench/envs/shim) at once over 2 replicas; the default budget (2 × 1024) lets every call onto the wire at once, so the SSH connection carries %s direct-tcpip channels together, and the API server as many port-forward streams.",
 		pattern, benchtime, commas(remoteBurstCalls), remoteBurstSleep, commas(remoteBurstCalls))

@@ -20,7 +20,7 @@ type episodeRef struct {
 	Replica   string `json:"replica"`
 }
 
-// Item 13 (issue 14): what a session adds to a call, in process and as a whole `rfenv call`, and
+// Item 16 (issue 14): what a session adds to a call, in process and as a whole `rfenv call`, and
 // 2,048 live sessions on this machine with their steps' latency.
 func itemSessions(ctx context.Context, h *harness, sec *section) error {
 	sec.title = "Sessions: the cost of pinning a call, and 2,048 live sessions (testdata/envs/episodic)"

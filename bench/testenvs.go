@@ -1,6 +1,6 @@
 package main
 
-// Helpers of the items of issues 13 and 14 (items 9 to 13): the test fixtures they run
+// Helpers of the items of issues 13 and 14 (items 12 to 16): the test fixtures they run
 // (testdata/envs/episodic and actor), environments with their own up options, peak RSS of child
 // processes, and the child mode the library burst runs in (so that its memory is its own).
 

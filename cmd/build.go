@@ -29,7 +29,7 @@ type BuildOptions struct {
 func newBuildCmd(f *Factory) *cobra.Command {
 	o := &BuildOptions{}
 	c := &cobra.Command{
-		Use:   "build DIR -t TAG",
+		Use:   "build DIR|GIT_URL -t TAG",
 		Short: "Build an environment directory into an image",
 		Long: `Build DIR (which holds env.py) into a Docker image with the BuildKit inside dockerd.
 
@@ -38,12 +38,19 @@ requirements.txt, DIR copied to /app), and tags it TAG-base. For a function-base
 (an Actor class or functions in env.py) stage 2 adds rfenv's server and is tagged TAG; an http-based
 one (a FastAPI or Starlette app in env.py) is tagged TAG by stage 1.
 
+DIR may also be a git repository, written as Docker writes it: URL#REF:SUBDIR, where REF (a branch,
+tag or commit) and SUBDIR are optional, and URL is https://, ssh://, git://, file:// or
+user@host:path. rfenv shallow-clones it with git (your git and SSH credentials apply) into a
+temporary directory, removed afterwards, and records the commit in the image's
+org.opencontainers.image.revision label.
+
 Progress goes to stderr; stdout prints only the image reference.`,
 		Example: `  rfenv build ./environments/affine -t affine:latest
   rfenv build . -t myenv --base-image rfenv-python:bookworm --progress plain
-  rfenv build . -t myenv --host ssh://gpu-box   # build on a remote daemon`,
+  rfenv build . -t myenv --host ssh://gpu-box   # build on a remote daemon
+  rfenv build git@github.com:org/envs.git#v1.0:environments/web -t web:v1.0`,
 		GroupID: groupLifecycle,
-		Args:    exactArgs(1, "one environment directory"),
+		Args:    exactArgs(1, "one environment directory or git URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dir = args[0]
 			if !cmd.Flags().Changed("host") {
@@ -97,7 +104,7 @@ func runBuild(ctx context.Context, f *Factory, o *BuildOptions) error {
 		return err
 	}
 	p := f.Printer()
-	results, err := client.Build(ctx, o.Hosts, build.Options{
+	results, err := buildSource(ctx, f, client, o.Hosts, build.Options{
 		Dir: o.Dir, Tag: o.Tag, Type: kind, BaseImage: o.BaseImage, BuildArgs: args, NoCache: o.NoCache,
 		Progress: f.IO.ErrOut, ProgressMode: o.Progress,
 	})

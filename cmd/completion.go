@@ -70,6 +70,7 @@ func addCompletions(root *cobra.Command, f *Factory) {
 				return completeHosts(cmd, f, toComplete)
 			})
 		case "up":
+			registerFlagCompletion(c, "build", dirArg)
 			registerFlagCompletion(c, "lb", fixedValues(balancerValues))
 			registerFlagCompletion(c, "type", fixedValues(typeValues))
 			registerFlagCompletion(c, "host", func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -85,6 +86,25 @@ func addCompletions(root *cobra.Command, f *Factory) {
 		case "init":
 			c.ValidArgsFunction = dirArg
 			registerFlagCompletion(c, "type", fixedValues(typeValues))
+		case "dev":
+			c.ValidArgsFunction = dirArg
+			registerFlagCompletion(c, "progress", fixedValues(progressValues))
+			registerFlagCompletion(c, "lb", fixedValues(balancerValues))
+		case "validate":
+			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+				switch len(args) {
+				case 0:
+					return completeEnvNames(cmd, f, args, toComplete)
+				case 1:
+					return completeMethods(cmd, f, args[0], toComplete)
+				}
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			for _, fl := range []string{"arg", "arg-str", "vary"} {
+				registerFlagCompletion(c, fl, func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+					return completeParams(cmd, f, args, toComplete)
+				})
+			}
 		}
 	}
 	documentCompletionCmd(root)

@@ -20,8 +20,10 @@ const (
 	ExitInfra        = 4
 	ExitConflict     = 5
 	ExitSessionLost  = 6
-	ExitDeadline     = 124
-	ExitInterrupted  = 130
+	// ExitValidateFailed: rfenv validate ran, and some input was inconsistent or failed.
+	ExitValidateFailed = 7
+	ExitDeadline       = 124
+	ExitInterrupted    = 130
 )
 
 // Execute runs the command line and returns the process's exit code. It prints errors to stderr.
@@ -47,6 +49,10 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, getenv func(string) 
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
+	}
+	var vf *validateFailed
+	if errors.As(err, &vf) {
+		return ExitValidateFailed
 	}
 	switch errs.KindOf(err) {
 	case errs.Interrupted:

@@ -62,8 +62,8 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 		&cobra.Group{ID: groupInspect, Title: "Inspection:"},
 	)
 	for _, c := range []*cobra.Command{
-		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDownCmd(f), newAttachCmd(f),
-		newCallCmd(f), newSessionCmd(f),
+		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDevCmd(f), newDownCmd(f), newAttachCmd(f),
+		newCallCmd(f), newSessionCmd(f), newValidateCmd(f), newServeCmd(f, nil),
 		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f), newLogsCmd(f),
 		newConfigCmd(f), newVersionCmd(f),
 	} {

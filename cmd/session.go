@@ -106,7 +106,7 @@ func newSessionCloseCmd(f *Factory) *cobra.Command {
 		Long: `Forget session KEY of environment NAME. Its replica keeps running; the episode state it holds
 is the environment's to free. Closing a key that is not open is not an error.`,
 		Example: `  rfenv session close game "$key"`,
-		Args:  exactArgs(2, "an environment name and a session key"),
+		Args:    exactArgs(2, "an environment name and a session key"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Key = args[0], args[1]
 			env, err := f.Env(cmd.Context(), o.Name)
@@ -132,7 +132,7 @@ func newSessionLsCmd(f *Factory) *cobra.Command {
 Sessions idle past the environment's --session-ttl are removed as they are listed.`,
 		Example: `  rfenv session ls game
   rfenv session ls game --json | jq -r '.[].key'`,
-		Args:  exactArgs(1, "an environment name"),
+		Args: exactArgs(1, "an environment name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			return runSessionLs(cmd.Context(), f, o)

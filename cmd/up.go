@@ -46,12 +46,16 @@ type UpOptions struct {
 	SessionTTL     string
 	OverdueRestart string
 	JSON           bool
+	// Build, when set, is a directory or git URL built first (tagged Tag, or a tag derived from it).
+	Build     string
+	Tag       string
+	BaseImage string
 }
 
 func newUpCmd(f *Factory) *cobra.Command {
 	o := &UpOptions{}
 	c := &cobra.Command{
-		Use:   "up IMAGE",
+		Use:   "up IMAGE | up --build DIR [-t TAG]",
 		Short: "Start replicas of an environment image",
 		Long: `Start replicas of IMAGE and wait until each answers /health, then record the environment
 in the state file so that call, methods, stats and down find it.
@@ -60,16 +64,30 @@ Replicas run with no published ports: rfenv reaches each container on its intern
 the SSH connection for remote hosts). On an existing environment, up keeps replicas that run and
 match, replaces dead ones, and scales to --replicas. Values given with -e and --secret are secrets:
 they reach the containers only, never the state file, logs or output. --secret values are also kept
-out of the container's configuration (docker inspect shows -e values, not --secret values).`,
+out of the container's configuration (docker inspect shows -e values, not --secret values).
+
+With --build DIR (a directory or a git URL, as rfenv build takes), up first builds DIR on each host,
+tagged -t TAG or NAME:latest after DIR's last path element, then starts that image.`,
 		Example: `  rfenv up affine:latest --replicas 3 -e CHUTES_API_KEY
   rfenv up affine:latest --name affine-eval --host localhost --host ssh://gpu1 --replicas 4
-  rfenv up affine:latest --secret CHUTES_API_KEY --json`,
+  rfenv up affine:latest --secret CHUTES_API_KEY --json
+  rfenv up --build ./environments/affine --replicas 2`,
 		GroupID: groupLifecycle,
-		Args:    exactArgs(1, "one image"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.Build != "" {
+				return exactArgs(0, "no image with --build (the image is built from DIR)")(cmd, args)
+			}
+			return exactArgs(1, "one image")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Image = args[0]
+			if len(args) == 1 {
+				o.Image = args[0]
+			}
 			if !cmd.Flags().Changed("host") {
 				o.Hosts = f.Config.Strings(config.KeyHosts)
+			}
+			if o.Build != "" && !cmd.Flags().Changed("base-image") && f.Config.Source(config.KeyBaseImage) == "default" {
+				o.BaseImage = ""
 			}
 			return runUp(cmd.Context(), f, o)
 		},
@@ -99,6 +117,9 @@ out of the container's configuration (docker inspect shows -e values, not --secr
 	fl.StringVar(&o.SessionTTL, "session-ttl", rfenv.DefaultSessionTTL.String(), "a session idle this long expires")
 	fl.StringVar(&o.OverdueRestart, "overdue-restart", rfenv.DefaultOverdueRestart.String(), "restart a replica whose call has not returned this long after its deadline (off: never)")
 	fl.BoolVar(&o.JSON, "json", false, "print the environment as JSON")
+	fl.StringVar(&o.Build, "build", "", "build this directory or git URL (URL#REF:SUBDIR) first, then start it")
+	fl.StringVarP(&o.Tag, "tag", "t", "", "with --build: the image tag (default: NAME:latest from the directory)")
+	fl.StringVar(&o.BaseImage, "base-image", f.Config.String(config.KeyBaseImage), "with --build: FROM of the default Dockerfile (when DIR has none)")
 	return c
 }
 
@@ -110,6 +131,11 @@ func runUp(ctx context.Context, f *Factory, o *UpOptions) error {
 	client, err := f.Client()
 	if err != nil {
 		return err
+	}
+	if o.Build != "" {
+		if o.Image, err = o.buildFirst(ctx, f, client); err != nil {
+			return err
+		}
 	}
 	p := f.Printer()
 	if !f.Quiet {

@@ -51,6 +51,7 @@ type Options struct {
 	BaseImage string            // FROM of the generated Dockerfile ("" = DefaultBaseImage); unused with the directory's own Dockerfile
 	BuildArgs map[string]string // --build-arg values for stage 1
 	NoCache   bool              // rebuild every step of stage 1
+	Labels    map[string]string // extra labels on the image, e.g. a git source's commit (GitCheckout.Labels)
 	// Progress receives BuildKit's progress display (nil discards it).
 	Progress io.Writer
 	// ProgressMode is "auto" (the default: a live display on a terminal, else plain), "plain",
@@ -145,7 +146,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 		image:     baseTag,
 		contextFS: absDir,
 		sharedKey: sharedKey("context", absDir),
-		attrs:     map[string]string{},
+		attrs:     labelAttrs(opts.Labels),
 		noCache:   opts.NoCache,
 		buildArgs: opts.BuildArgs,
 		hint:      fmt.Sprintf("fix that step of %s or the files it uses, then build again", filepath.Join(absDir, "Dockerfile")),
@@ -225,7 +226,7 @@ func Build(ctx context.Context, docker *client.Client, opts Options) (*Result, e
 		contextFS:     s2dir,
 		dockerfileDir: s2dir,
 		sharedKey:     sharedKey("stage2", absDir),
-		attrs:         map[string]string{},
+		attrs:         labelAttrs(opts.Labels),
 		hint:          "stage 2 only adds rfenv's shim and labels to " + baseTag + "; check that the image has python3 and that the Docker daemon has disk space",
 	})
 	if err != nil {

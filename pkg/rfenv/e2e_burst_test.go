@@ -139,4 +139,3 @@ func TestE2EOverdueRestart(t *testing.T) {
 		t.Errorf("the replica's log does not show the restart:\n%s", logs)
 	}
 }
-

@@ -34,20 +34,15 @@ func TestE2ESecretsSurviveRestart(t *testing.T) {
 	sum := sha256.Sum256([]byte(secret))
 	want := hex.EncodeToString(sum[:])
 	name := e2e.Name("secrets")
-	env, err := c.Up(ctx, tag, rfenv.WithName(name), func(u *rfenv.UpOptions) {
-		u.Secrets = map[string]string{"RESTART_SECRET": secret}
-	})
+	withSecret := func(u *rfenv.UpOptions) { u.Secrets = map[string]string{"RESTART_SECRET": secret} }
+	env, err := c.Up(ctx, tag, rfenv.WithName(name), withSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer env.Release()
-	digest := func(ctx context.Context) (string, error) {
-		var got string
-		err := env.CallInto(ctx, "secret_digest", map[string]string{"name": "RESTART_SECRET"}, &got)
-		return got, err
-	}
-	if got, err := digest(ctx); err != nil || got != want {
-		t.Fatalf("before the restart: secret_digest = %q, %v; want the secret's", got, err)
+	var first string
+	if err := env.CallInto(ctx, "secret_digest", map[string]string{"name": "RESTART_SECRET"}, &first); err != nil || first != want {
+		t.Fatalf("before the restart: secret_digest = %q, %v; want the secret's", first, err)
 	}
 	id := env.Record().Instances[0].ContainerID
 	before := e2e.Inspect(t, docker, id).State.StartedAt
@@ -58,16 +53,25 @@ func TestE2ESecretsSurviveRestart(t *testing.T) {
 	if after := e2e.Inspect(t, docker, id).State.StartedAt; after == before {
 		t.Fatalf("the container did not restart (started at %s both times)", after)
 	}
-	// Ready again once a call succeeds; a restarted shim without the secrets answers "" (the
-	// digest of the empty string), which fails the test below rather than this wait.
-	var got string
-	e2e.Eventually(t, 120*time.Second, "a call on the restarted replica", func() bool {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		var err error
-		got, err = digest(cctx)
-		return err == nil
+	// ready again: the restarted shim answers /health ok inside the container
+	e2e.Eventually(t, 120*time.Second, "the restarted shim's /health", func() bool {
+		return exec.Command("docker", "exec", id, "python3", "-c",
+			"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=5)").Run() == nil
 	})
+	// up again with the same options keeps the running container (same configuration), records
+	// its address (Docker may give a restarted container a new one) and waits for its /health
+	env2, err := c.Up(ctx, tag, rfenv.WithName(name), withSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env2.Release()
+	if id2 := env2.Record().Instances[0].ContainerID; id2 != id {
+		t.Fatalf("up replaced the restarted container %s by %s", id, id2)
+	}
+	var got string
+	if err := env2.CallInto(ctx, "secret_digest", map[string]string{"name": "RESTART_SECRET"}, &got); err != nil {
+		t.Fatal(err)
+	}
 	if got != want {
 		t.Errorf("after docker restart: secret_digest = %q, want the secret's %q", got, want)
 	}

@@ -1,0 +1,37 @@
+package rfenv
+
+import (
+	"context"
+
+	"github.com/rfenv/rfenv/pkg/state"
+)
+
+// GetReplicas returns one Env per replica of the named environment, each calling that replica
+// only (for checks that must compare replicas, such as validate). The caller releases each. An
+// environment on Kubernetes, whose pods the Deployment replaces at will, gives a single Env over
+// all of them.
+func (c *Client) GetReplicas(ctx context.Context, name string, opts ...EnvOption) ([]*Env, error) {
+	rec, err := c.store.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := kubeSpec(rec); ok || len(rec.Instances) <= 1 {
+		env, err := c.Get(ctx, name, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return []*Env{env}, nil
+	}
+	var out []*Env
+	for _, in := range rec.Instances {
+		env, err := c.newEnvFromInstances(rec, []state.Instance{in}, opts...)
+		if err != nil {
+			for _, e := range out {
+				e.Release()
+			}
+			return nil, err
+		}
+		out = append(out, env)
+	}
+	return out, nil
+}
