@@ -53,7 +53,7 @@ func main() {
 	cfg := config{}
 	var items string
 	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) to this file; the table is printed either way")
-	flag.StringVar(&items, "items", "1,2,3,4,5,6,7,8,9,10,11", "which items to run (comma-separated numbers)")
+	flag.StringVar(&items, "items", "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16", "which items to run (comma-separated numbers)")
 	flag.BoolVar(&cfg.quick, "quick", false, "few repetitions and 1 s throughput runs (a smoke test, not numbers to publish)")
 	flag.DurationVar(&cfg.duration, "duration", 3*time.Second, "length of each throughput run")
 	flag.IntVar(&cfg.runs, "runs", 5, "repeated throughput and batch runs per configuration (the median is reported)")
@@ -71,8 +71,8 @@ func main() {
 	cfg.items = map[int]bool{}
 	for _, s := range strings.Split(items, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 11 {
-			fatalf("-items: %q is not an item number 1..11", s)
+		if err != nil || n < 1 || n > 16 {
+			fatalf("-items: %q is not an item number 1..16", s)
 		}
 		cfg.items[n] = true
 	}
@@ -141,6 +141,8 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		{5, itemUpDown}, {6, itemBuild}, {7, itemSSH}, {8, itemBatch},
 		{9, itemPythonLatency}, {10, itemPythonGather}, // bench/python.go
 		{11, itemDev}, // bench/dev.go
+		// issues 13 and 14: bench/burst.go, remote.go, overdue.go, sessions.go
+		{12, itemBurst}, {13, itemMany}, {14, itemRemoteBurst}, {15, itemOverdue}, {16, itemSessions},
 	}
 	var failed []string
 	for _, it := range all {
