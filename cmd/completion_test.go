@@ -78,13 +78,13 @@ func TestE2ECompletion(t *testing.T) {
 	c.ok("up", e2e.Image(t, "module"), "--name", e2e.Name("rfx-compm"))
 
 	for _, cmd := range []string{"call", "methods", "stats", "logs", "down"} {
-		c.expectCompletion("rfx-compl,rfx-compm", noFile, cmd, "")
+		c.expectCompletion(e2e.Name("rfx-compl")+","+e2e.Name("rfx-compm"), noFile, cmd, "")
 		c.expectCompletion(e2e.Name("rfx-compm"), noFile, cmd, e2e.Name("rfx-compm"))
 	}
 	c.expectCompletion("", noFile, "methods", e2e.Name("rfx-compl"), "")                 // one name only
 	c.expectCompletion(e2e.Name("rfx-compm"), noFile, "down", e2e.Name("rfx-compl"), "") // names not given yet
 	// Descriptions say what the environment is.
-	if r := c.ok("__complete", "stats", e2e.Name("rfx-compl")); !strings.Contains(r.stdout, "rfx-compl\tfunction, 2 replica(s) of "+tag) {
+	if r := c.ok("__complete", "stats", e2e.Name("rfx-compl")); !strings.Contains(r.stdout, e2e.Name("rfx-compl")+"\tfunction, 2 replica(s) of "+tag) {
 		t.Errorf("environment description: %q", r.stdout)
 	}
 

@@ -613,7 +613,7 @@ func TestE2ESSHBuildEachHost(t *testing.T) {
 	c.ok(with(flags, "build", e2e.EnvDir(t, "badctor"), "-t", tag, "--host", remote, "--base-image", dockertest.BaseImage())...)
 	r := c.fails(ExitInfra, with(flags, append([]string{"up", tag, "--name", e2e.Name("each"), "--replicas", "2",
 		"--no-transfer", "--ready-timeout", "60s"}, hostArgs...)...)...)
-	for _, want := range []string{"each-1", canonical(t, remote), "CHUTES_API_KEY not set"} {
+	for _, want := range []string{e2e.Name("each") + "-1", canonical(t, remote), "CHUTES_API_KEY not set"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("up with a broken replica: stderr lacks %q:\n%s", want, r.stderr)
 		}

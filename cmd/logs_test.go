@@ -13,6 +13,7 @@ import (
 
 	"github.com/rfenv/rfenv/cmd/iostreams"
 	"github.com/rfenv/rfenv/pkg/testutil/e2e"
+	"github.com/rfenv/rfenv/shim"
 )
 
 // containerPrint makes a replica's server process write a line to its stdout (fd 1) or stderr (fd 2),
@@ -41,9 +42,9 @@ func TestE2ELogs(t *testing.T) {
 		return strings.Contains(out, "marker-zero") && strings.Contains(out, "marker-one")
 	})
 	for _, want := range []string{
-		name + "-0 | rfenv-shim: v1 listening on 0.0.0.0:8000",
+		name + "-0 | rfenv-shim: v"+shim.Version+" listening on 0.0.0.0:8000",
 		name + "-0 | rfenv-shim: ready: ",
-		name + "-1 | rfenv-shim: v1 listening on 0.0.0.0:8000",
+		name + "-1 | rfenv-shim: v"+shim.Version+" listening on 0.0.0.0:8000",
 		name + "-1 | rfenv-shim: ready: ",
 		name + "-0 | marker-zero on stderr\n",
 		name + "-1 | marker-one on stdout\n",
@@ -59,7 +60,7 @@ func TestE2ELogs(t *testing.T) {
 
 	one := c.ok("logs", name, "--replica", "1").stdout
 	if strings.Contains(one, " | ") || strings.Contains(one, "marker-zero") || !strings.Contains(one, "marker-one on stdout") ||
-		!strings.HasPrefix(one, "rfenv-shim: v1 listening") {
+		!strings.HasPrefix(one, "rfenv-shim: v"+shim.Version+" listening") {
 		t.Errorf("--replica 1 should show replica 1 only, unprefixed:\n%s", one)
 	}
 	if got := c.ok("logs", name, "--replica", "1", "--tail", "1").stdout; got != "marker-one on stdout\n" {

@@ -9,10 +9,11 @@ import (
 
 // DefaultMaxInflight is how many calls one process keeps in flight on one replica before further
 // calls wait in the pool's queue. It bounds the connections a burst opens (a replica's accept queue
-// overflowing is what turned a burst of 16,000 calls into dial timeouts), and it is large enough
-// that async methods which mostly wait are not held back: see BENCHMARKS.md (item 9), where 1024
-// completed a 16,000-call burst of 2 s sleeps over 2 replicas in about 8 rounds with 0 failures
-// and a few MB of client memory per thousand calls in flight.
+// overflowing is what turned a burst of 16,000 calls into dial timeouts). Measured (BENCHMARKS.md,
+// item 12: 16,000 calls of 2 s on 2 replicas): 1024 finishes within 1.1x of what the budget allows,
+// with about 10 MB (library) to 17 MB (CLI) of client memory per thousand calls waiting or in
+// flight; 256 takes four times as long; 4096 is faster but saturates this 2-core machine (8,192
+// connections) and leaves the shim's default async limit no room for a second process.
 const DefaultMaxInflight = 1024
 
 // dispatcher hands replica slots to calls: a call takes a free slot on an available replica at

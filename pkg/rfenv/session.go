@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/rfenv/rfenv/pkg/errs"
@@ -169,7 +170,10 @@ func (s *Session) resolve(ctx context.Context, create bool) (state.Session, erro
 		if err := state.ValidateSessionKey(s.key); err != nil {
 			return state.Session{}, errs.Wrap(errs.Usage, err)
 		}
-		sess, err = tab.Open(ctx, s.key, func(open []state.Session) (state.Session, error) { return s.e.place(ctx, open) })
+		// The boot ids are asked for before the table's lock is taken, so that concurrent opens
+		// do not queue behind each other's round trips.
+		boots := s.e.boots(ctx)
+		sess, err = tab.Open(ctx, s.key, func(open []state.Session) (state.Session, error) { return s.e.place(open, boots) })
 		if err != nil && !errors.Is(err, state.ErrSessionExists) {
 			return state.Session{}, err
 		}
@@ -181,7 +185,7 @@ func (s *Session) resolve(ctx context.Context, create bool) (state.Session, erro
 // place chooses the replica of a new session: among replicas in rotation that hold fewer than
 // MaxSessions live sessions, the one with the fewest, ties broken by calls in flight. It runs under
 // the session table's lock, so concurrent opens (from any process) see each other.
-func (e *Env) place(ctx context.Context, open []state.Session) (state.Session, error) {
+func (e *Env) place(open []state.Session, boots map[int]string) (state.Session, error) {
 	counts := map[int]int{}
 	for _, sess := range e.live(open) {
 		counts[sess.Replica]++
@@ -192,7 +196,7 @@ func (e *Env) place(ctx context.Context, open []state.Session) (state.Session, e
 	}
 	best := -1
 	for i, c := range cands {
-		if e.rec.MaxSessions > 0 && counts[c.Index] >= e.rec.MaxSessions {
+		if e.record().MaxSessions > 0 && counts[c.Index] >= e.record().MaxSessions {
 			continue
 		}
 		if best < 0 || counts[c.Index] < counts[cands[best].Index] ||
@@ -201,15 +205,37 @@ func (e *Env) place(ctx context.Context, open []state.Session) (state.Session, e
 		}
 	}
 	if best < 0 {
-		return state.Session{}, errs.New(errs.Infra, "every healthy replica of %s already holds %d sessions, the most each may (max sessions): close sessions you no longer need, or run more replicas", e.Name(), e.rec.MaxSessions)
+		return state.Session{}, errs.New(errs.Infra, "every healthy replica of %s already holds %d sessions, the most each may (max sessions): close sessions you no longer need, or run more replicas", e.Name(), e.record().MaxSessions)
 	}
 	idx := cands[best].Index
-	boot, err := e.pool.Boot(ctx, idx)
-	if err != nil {
-		return state.Session{}, errs.Wrap(errs.Infra, fmt.Errorf("place a session on replica %d of %s: %w", idx, e.Name(), err))
+	boot, ok := boots[idx]
+	if !ok {
+		return state.Session{}, errs.New(errs.Infra, "place a session on replica %d of %s: it did not say which server process it runs (no answer to /health)", idx, e.Name())
 	}
 	now := time.Now().UTC()
 	return state.Session{Replica: idx, BootID: boot, Created: now, LastUsed: now}, nil
+}
+
+// boots asks every replica in rotation for its boot id, at once; replicas that do not answer are
+// left out (a session is not placed on them).
+func (e *Env) boots(ctx context.Context) map[int]string {
+	cands := e.pool.Placeable()
+	out := make(map[int]string, len(cands))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if b, err := e.pool.Boot(ctx, c.Index); err == nil {
+				mu.Lock()
+				out[c.Index] = b
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // live drops expired sessions from all, removing their records.
@@ -231,15 +257,15 @@ func (e *Env) expired(s state.Session, now time.Time) bool {
 }
 
 func (e *Env) sessionTTL() time.Duration {
-	if e.rec.SessionTTLMs > 0 {
-		return time.Duration(e.rec.SessionTTLMs) * time.Millisecond
+	if e.record().SessionTTLMs > 0 {
+		return time.Duration(e.record().SessionTTLMs) * time.Millisecond
 	}
 	return DefaultSessionTTL
 }
 
 // sessionTable is the environment's table (the name was validated when it was recorded).
 func (e *Env) sessionTable() *state.SessionTable {
-	t, _ := e.c.store.Sessions(e.rec.Name)
+	t, _ := e.c.store.Sessions(e.Name())
 	return t
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,17 @@ type Session struct {
 
 // ErrSessionExists: Open was asked for a key that another process opened first.
 var ErrSessionExists = errors.New("session already exists")
+
+// SessionLockTimeout bounds the wait to open a session when ctx has no deadline. Placement reads
+// every open session under the lock, so thousands of opens at once take a while.
+const SessionLockTimeout = 5 * time.Minute
+
+var openMutexes sync.Map // session table directory → *sync.Mutex
+
+func openMutex(dir string) *sync.Mutex {
+	m, _ := openMutexes.LoadOrStore(dir, &sync.Mutex{})
+	return m.(*sync.Mutex)
+}
 
 // MaxSessionKey bounds a session key's length; keys are otherwise free-form (scripts choose them).
 const MaxSessionKey = 256
@@ -131,7 +143,12 @@ func (t *SessionTable) Open(ctx context.Context, key string, place func(open []S
 	if err := os.MkdirAll(t.dir, dirMode); err != nil {
 		return Session{}, fmt.Errorf("session table %s: %w", t.dir, err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(t.dir, ".lock"), DefaultLockTimeout, "the session lock %s")
+	// Goroutines of one process queue on a mutex, in order, before the flock that serialises
+	// processes (a polled flock serves waiters in no order, and a burst of opens starves some).
+	mu := openMutex(t.dir)
+	mu.Lock()
+	defer mu.Unlock()
+	unlock, err := lockFile(ctx, filepath.Join(t.dir, ".lock"), SessionLockTimeout, "the session lock %s")
 	if err != nil {
 		return Session{}, err
 	}
