@@ -20,6 +20,39 @@ import (
 	"github.com/rfenv/rfenv/pkg/testutil/sshd"
 )
 
+// fireBurst makes n calls of req at once on p, each with its own timeout, and reports the burst's
+// wall time, the calls made, how many failed and the first error.
+func fireBurst(ctx context.Context, p *pool.Pool, req pool.Request, n int, timeout time.Duration) (time.Duration, int, int, error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var calls, failures int
+	var first error
+	start := make(chan struct{})
+	for g := 0; g < n; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			_, err := p.Call(cctx, req)
+			mu.Lock()
+			calls++
+			if err != nil {
+				failures++
+				if first == nil {
+					first = err
+				}
+			}
+			mu.Unlock()
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	return time.Since(t0), calls, failures, first
+}
+
 // burst makes remoteBurstCalls calls at once on env and reports failures, calls and the burst's wall.
 func burst(b *testing.B, env *rfenv.Env) {
 	ctx := context.Background()
@@ -28,32 +61,13 @@ func burst(b *testing.B, env *rfenv.Env) {
 	var first error
 	var walls []time.Duration
 	for i := 0; i < b.N; i++ {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for g := 0; g < remoteBurstCalls; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-				defer cancel()
-				_, err := env.Pool().Call(cctx, req)
-				mu.Lock()
-				calls++
-				if err != nil {
-					failures++
-					if first == nil {
-						first = err
-					}
-				}
-				mu.Unlock()
-			}()
+		wall, n, failed, err := fireBurst(ctx, env.Pool(), req, remoteBurstCalls, 5*time.Minute)
+		calls += n
+		failures += failed
+		if first == nil {
+			first = err
 		}
-		t0 := time.Now()
-		close(start)
-		wg.Wait()
-		walls = append(walls, time.Since(t0))
+		walls = append(walls, wall)
 	}
 	var worst time.Duration
 	for _, w := range walls {

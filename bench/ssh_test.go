@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -116,32 +115,13 @@ func BenchmarkSSH(b *testing.B) {
 		}
 		defer e.Release()
 		for i := 0; i < b.N; i++ {
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for g := 0; g < n; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-					defer cancel()
-					_, err := e.Pool().Call(cctx, req)
-					mu.Lock()
-					calls++
-					if err != nil {
-						failures++
-						if firstErr == nil {
-							firstErr = err
-						}
-					}
-					mu.Unlock()
-				}()
+			wall, made, failed, err := fireBurst(ctx, e.Pool(), req, n, 30*time.Second)
+			calls += made
+			failures += failed
+			if firstErr == nil {
+				firstErr = err
 			}
-			t0 := time.Now()
-			close(start)
-			wg.Wait()
-			bursts = append(bursts, time.Since(t0))
+			bursts = append(bursts, wall)
 		}
 		slices.Sort(bursts)
 		b.ReportMetric(float64(failures), "failures")
