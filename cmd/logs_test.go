@@ -42,9 +42,9 @@ func TestE2ELogs(t *testing.T) {
 		return strings.Contains(out, "marker-zero") && strings.Contains(out, "marker-one")
 	})
 	for _, want := range []string{
-		name + "-0 | rfenv-shim: v"+shim.Version+" listening on 0.0.0.0:8000",
+		name + "-0 | rfenv-shim: v" + shim.Version + " listening on 0.0.0.0:8000",
 		name + "-0 | rfenv-shim: ready: ",
-		name + "-1 | rfenv-shim: v"+shim.Version+" listening on 0.0.0.0:8000",
+		name + "-1 | rfenv-shim: v" + shim.Version + " listening on 0.0.0.0:8000",
 		name + "-1 | rfenv-shim: ready: ",
 		name + "-0 | marker-zero on stderr\n",
 		name + "-1 | marker-one on stdout\n",
