@@ -26,8 +26,14 @@ func hermetic(t testing.TB, s *sshd.Server) Options {
 		IdentityFiles:    []string{s.ClientKeyPath},
 		KnownHostsFiles:  []string{s.WriteKnownHosts(t, "")},
 		Logger:           testLogger(t),
+		// The handshake's crypto under the race detector on a loaded 2-core machine can take more
+		// than the default 10 s; the bound only matters when a server never answers.
+		DialTimeout: testDialTimeout,
 	}
 }
+
+// testDialTimeout bounds connecting in tests that expect the server to answer.
+const testDialTimeout = 2 * time.Minute
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("SSHX_TEST_LOG") == "" {
@@ -47,7 +53,7 @@ func connect(t testing.TB, s *sshd.Server, o Options) *Client {
 	t.Helper()
 	c := New(mustTarget(t, s.Target("")), o)
 	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDialTimeout+time.Minute)
 	defer cancel()
 	if err := c.Connect(ctx); err != nil {
 		t.Fatalf("connect: %v", err)

@@ -35,7 +35,7 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 func checkTunnelHTTP(t *testing.T, c *Client) {
 	t.Helper()
 	url := "http://" + httpServer(t, nil) + "/"
-	got, err := get(ctxTimeout(t, 10*time.Second), tunnelHTTP(c, 1), url)
+	got, err := get(ctxTimeout(t, testDialTimeout), tunnelHTTP(c, 1), url)
 	if err != nil || got != "ok" {
 		t.Fatalf("GET through the tunnel: %q, %v", got, err)
 	}
@@ -57,7 +57,7 @@ func TestDockerSocketTunnel(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return c.DialDocker(ctx) },
 	}}
-	got, err := get(ctxTimeout(t, 10*time.Second), hc, "http://docker/_ping")
+	got, err := get(ctxTimeout(t, testDialTimeout), hc, "http://docker/_ping")
 	if err != nil || got != "OK" {
 		t.Fatalf("GET /_ping on the Docker socket through ssh: %q, %v", got, err)
 	}
@@ -72,11 +72,11 @@ func TestRefusedChannelKeepsConnection(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	_, err = c.DialContext(ctxTimeout(t, 10*time.Second), "tcp", addr)
+	_, err = c.DialContext(ctxTimeout(t, testDialTimeout), "tcp", addr)
 	if err == nil || !strings.Contains(err.Error(), "could not open tcp "+addr) {
 		t.Fatalf("dial to a closed port: %v", err)
 	}
-	_, err = c.DialContext(ctxTimeout(t, 10*time.Second), "unix", "/nonexistent.sock")
+	_, err = c.DialContext(ctxTimeout(t, testDialTimeout), "unix", "/nonexistent.sock")
 	if err == nil || !strings.Contains(err.Error(), "could not open unix") {
 		t.Fatalf("dial to a missing socket: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestChannelDeadline(t *testing.T) {
 			defer conn.Close() // accept and never answer
 		}
 	}()
-	conn, err := c.DialContext(ctxTimeout(t, 10*time.Second), "tcp", l.Addr().String())
+	conn, err := c.DialContext(ctxTimeout(t, testDialTimeout), "tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestAgentAuth(t *testing.T) {
 
 	// The agent socket unreachable: a clear error that names what was tried.
 	o.AgentSocket = filepath.Join(keyDir, "missing.sock")
-	_, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o)
+	_, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o)
 	if err == nil || !strings.Contains(err.Error(), "no ssh key") || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("without keys: %v", err)
 	}
@@ -172,7 +172,7 @@ func TestEncryptedKey(t *testing.T) {
 	// No agent: the clear error.
 	o := hermetic(t, s)
 	o.IdentityFiles = []string{enc}
-	_, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o)
+	_, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o)
 	var ek *EncryptedKeyError
 	if !errors.As(err, &ek) || ek.Path != enc {
 		t.Fatalf("encrypted key without agent: %v", err)
@@ -217,7 +217,7 @@ func TestAuthRefused(t *testing.T) {
 	sshd.WriteKey(t, other, "")
 	o := hermetic(t, s)
 	o.IdentityFiles = []string{other}
-	_, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o)
+	_, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o)
 	if err == nil || !strings.Contains(err.Error(), "refused every key for user root") || !strings.Contains(err.Error(), other) {
 		t.Fatalf("unauthorised key: %v", err)
 	}
@@ -257,7 +257,7 @@ func TestUnknownHostKey(t *testing.T) {
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	writeFile(t, filepath.Dir(kh), "known_hosts", "# nothing yet\n")
 	o.KnownHostsFiles = []string{kh}
-	_, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o)
+	_, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o)
 	var hke *HostKeyError
 	if !errors.As(err, &hke) {
 		t.Fatalf("unknown host key: %v", err)
@@ -281,7 +281,7 @@ func TestUnknownHostKey(t *testing.T) {
 
 	// A known_hosts file that does not exist means every key is unknown.
 	o.KnownHostsFiles = []string{filepath.Join(t.TempDir(), "missing")}
-	if _, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o); !errors.As(err, &hke) || hke.Changed {
+	if _, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o); !errors.As(err, &hke) || hke.Changed {
 		t.Fatalf("missing known_hosts: %v", err)
 	}
 }
@@ -296,7 +296,7 @@ func TestChangedHostKey(t *testing.T) {
 		o := hermetic(t, s)
 		o.KnownHostsFiles = []string{kh}
 		o.AcceptNew = acceptNew // never applies to a changed key
-		_, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o)
+		_, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o)
 		var hke *HostKeyError
 		if !errors.As(err, &hke) || !hke.Changed {
 			t.Fatalf("changed host key (accept-new %v): %v", acceptNew, err)
@@ -358,7 +358,7 @@ func TestAcceptNew(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					c, err := Dial(ctxTimeout(t, 10*time.Second), s.Target(""), o)
+					c, err := Dial(ctxTimeout(t, testDialTimeout), s.Target(""), o)
 					if err != nil {
 						t.Error(err)
 						return
@@ -393,11 +393,11 @@ func TestReconnectAfterKill(t *testing.T) {
 	c := connect(t, s, hermetic(t, s))
 	url := "http://" + httpServer(t, nil) + "/"
 	hc := tunnelHTTP(c, 4)
-	if _, err := get(ctxTimeout(t, 10*time.Second), hc, url); err != nil {
+	if _, err := get(ctxTimeout(t, testDialTimeout), hc, url); err != nil {
 		t.Fatal(err)
 	}
 	// A channel open while sshd dies fails, and so does a dial while it is down.
-	open, err := c.DialContext(ctxTimeout(t, 10*time.Second), "tcp", strings.TrimPrefix(url[:len(url)-1], "http://"))
+	open, err := c.DialContext(ctxTimeout(t, testDialTimeout), "tcp", strings.TrimPrefix(url[:len(url)-1], "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,12 +405,12 @@ func TestReconnectAfterKill(t *testing.T) {
 	if _, err := open.Read(make([]byte, 1)); err == nil {
 		t.Fatal("a channel survived sshd's death")
 	}
-	_, err = c.DialContext(ctxTimeout(t, 10*time.Second), "tcp", "127.0.0.1:1")
+	_, err = c.DialContext(ctxTimeout(t, testDialTimeout), "tcp", "127.0.0.1:1")
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("dial with sshd down: %v", err)
 	}
 	s.Restart()
-	if got, err := get(ctxTimeout(t, 10*time.Second), hc, url); err != nil || got != "ok" {
+	if got, err := get(ctxTimeout(t, testDialTimeout), hc, url); err != nil || got != "ok" {
 		t.Fatalf("after restart: %q, %v", got, err)
 	}
 	if n := c.Connects(); n != 2 {
@@ -419,7 +419,7 @@ func TestReconnectAfterKill(t *testing.T) {
 	// Killed and restarted while idle: the next dial finds out and reconnects.
 	s.Kill()
 	s.Restart()
-	if got, err := get(ctxTimeout(t, 10*time.Second), hc, url); err != nil || got != "ok" {
+	if got, err := get(ctxTimeout(t, testDialTimeout), hc, url); err != nil || got != "ok" {
 		t.Fatalf("after second restart: %q, %v", got, err)
 	}
 	if n := c.Connects(); n != 3 {
