@@ -282,7 +282,19 @@ type builder struct {
 }
 
 // solve runs one stage and returns the exported image's ID.
+// solve runs one stage, once more if BuildKit gave up waiting for this build's session: on a
+// loaded machine the session's connection through dockerd can take longer to come up than the
+// daemon waits for it ("no active session"), and nothing was built yet then.
 func (b *builder) solve(ctx context.Context, st stage) (string, error) {
+	id, err := b.solveOnce(ctx, st)
+	for try := 1; try < 3 && err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "no active session"); try++ {
+		b.log.Warn("BuildKit saw no session for the build; trying again", "image", st.image, "try", try+1)
+		id, err = b.solveOnce(ctx, st)
+	}
+	return id, err
+}
+
+func (b *builder) solveOnce(ctx context.Context, st stage) (string, error) {
 	t0 := time.Now()
 	ctxFS, err := fsutil.NewFS(st.contextFS)
 	if err != nil {

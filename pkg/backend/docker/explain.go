@@ -44,8 +44,10 @@ func (c *Backend) containerProblem(ctx context.Context, in state.Instance, after
 	}
 	var res client.ContainerInspectResult
 	// Right after a call broke, the daemon may not have processed the container's exit yet: give
-	// it a moment to show, polling (a healthy container costs the full second, on a failure path).
-	for deadline := time.Now().Add(time.Second); ; {
+	// it a moment to show, polling. A loaded machine's daemon can take seconds to record an OOM
+	// kill, so the wait is generous; it is paid only on this failure path, in full only by a
+	// container that is in fact healthy.
+	for deadline := time.Now().Add(5 * time.Second); ; {
 		res, err = conn.Docker.ContainerInspect(ctx, in.ContainerID, client.ContainerInspectOptions{})
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Sprintf("replica %d's container %s is gone from %s (removed outside rfenv); `rfenv up` replaces it", in.Index, in.ContainerName, in.Host)
