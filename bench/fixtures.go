@@ -23,6 +23,7 @@ import (
 	"github.com/rfenv/rfenv/pkg/build"
 	"github.com/rfenv/rfenv/pkg/containers"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -196,11 +197,16 @@ func (h *harness) binary(ctx context.Context) (string, error) {
 	}
 	out := filepath.Join(h.tmp, "rfenv")
 	h.logf("%s missing: building it as `make build` does, into %s", h.cfg.bin, out)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, ".")
-	cmd.Dir = h.cfg.root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v: %s", err, b)
+	for _, b := range [][]string{
+		{"-o", filepath.Join(h.tmp, protocol.FullBinaryName)},
+		{"-tags", "rfenvlean", "-o", out},
+	} {
+		cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-trimpath", "-ldflags", "-s -w"}, append(b, ".")...)...)
+		cmd.Dir = h.cfg.root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %v: %v: %s", b, err, out)
+		}
 	}
 	h.bin = out
 	return out, nil

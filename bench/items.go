@@ -25,6 +25,7 @@ import (
 	"github.com/rfenv/rfenv/pkg/batch"
 	"github.com/rfenv/rfenv/pkg/build"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -90,6 +91,8 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 		return d, errb.Bytes(), nil
 	}
 	callArgv := []string{bin, "call", name, trivialMethod, "--arg", "x=1"}
+	full := filepath.Join(filepath.Dir(bin), protocol.FullBinaryName)
+	fullCallArgv := append([]string{full}, callArgv[1:]...)
 	kinds := []struct {
 		label string
 		argv  []string
@@ -98,6 +101,7 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 		{"`rfenv version` (process start and package init only)", []string{bin, "version"}},
 		{"empty Go program (exec + Go runtime start)", []string{emptyGo}},
 		{"/bin/true (exec floor)", []string{"/bin/true"}},
+		{"the same call by rfenv-full, the full binary (BuildKit, client-go linked; reference)", fullCallArgv},
 	}
 	times := make([][]time.Duration, len(kinds))
 	for i := 0; i < 3; i++ { // warm the page cache
@@ -123,6 +127,10 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 		d := distOf(times[k])
 		sec.add(row{name: kinds[k].label, median: ms(d.median), p99: ms(d.p99), n: strconv.Itoa(d.n), target: "—"})
 	}
+	empty, fullCall := distOf(times[2]), distOf(times[4])
+	ratio := float64(call.median) / float64(empty.median)
+	sec.add(row{name: "`rfenv call` / empty Go program (median)", median: fmt.Sprintf("%.2f×", ratio), p99: fmt.Sprintf("%.2f×", float64(call.p99)/float64(empty.p99)), target: "≤ 3×", met: boolp(ratio <= 3)})
+	sec.add(row{name: "rfenv-full call / empty Go program (median; reference)", median: fmt.Sprintf("%.2f×", float64(fullCall.median)/float64(empty.median)), target: "—"})
 
 	// In-process: the state load and a call on a fresh connection, as `rfenv call` does them.
 	var loads, firsts []time.Duration
@@ -165,6 +173,16 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 		}
 	}
 	it := distOf(initTotals)
+	var fullInits []time.Duration
+	for i := 0; i < 9; i++ {
+		_, stderr, err := runProc([]string{"GODEBUG=inittrace=1"}, fullCallArgv...)
+		if err != nil {
+			return err
+		}
+		total, _ := parseInitTrace(stderr)
+		fullInits = append(fullInits, total)
+	}
+	fit := distOf(fullInits)
 	type pd struct {
 		pkg string
 		d   time.Duration
@@ -179,9 +197,11 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 		tops = append(tops, fmt.Sprintf("%s %s", top[i].pkg, us(top[i].d)))
 	}
 	sec.add(row{name: "package init inside `rfenv call` (GODEBUG=inittrace=1, sum of clock)", median: ms(it.median), p99: ms(it.p99), n: strconv.Itoa(it.n), target: "—"})
+	sec.add(row{name: "package init inside the same call by rfenv-full (reference)", median: ms(fit.median), p99: ms(fit.p99), n: strconv.Itoa(fit.n), target: "—"})
 	sec.note("Breakdown at the median: process start to main ≈ `rfenv version` %s (of which exec + Go runtime ≈ empty Go program %s, package init %s); state load %s; first call on a new connection %s. The remainder of the %s is cobra/config set-up, output and exit.",
 		ms(distOf(times[1]).median), ms(distOf(times[2]).median), ms(it.median), us(ld.median), us(fd.median), ms(call.median))
 	sec.note("Slowest package inits (median of 9 traces): %s.", strings.Join(tops, ", "))
+	sec.note("`rfenv` is the lean front (built with tag rfenvlean): it links the call path (state, pool, SSH, the Docker client) and hands builds and Kubernetes to rfenv-full beside it. rfenv-full links everything (BuildKit, gRPC, protobuf, client-go); its package init is %s at the median against the front's %s.", ms(fit.median), ms(it.median))
 	return nil
 }
 

@@ -16,8 +16,8 @@ func withFlagAdvice(err error) error {
 		return &advisedError{err: err, advice: "; pass --force-recreate to replace its replicas, or `rfenv down " + conflict.Env + "` first"}
 	}
 	var lost *pool.ReplicaLostError
-	if errors.As(err, &lost) && !strings.Contains(err.Error(), "--retries") {
-		return &advisedError{err: err, advice: " (pass --retries N to retry such calls on another replica)"}
+	if errors.As(err, &lost) {
+		return &lostInCLITerms{err}
 	}
 	return err
 }
@@ -38,3 +38,12 @@ func (e *advisedError) Error() string {
 }
 
 func (e *advisedError) Unwrap() error { return e.err }
+
+// lostInCLITerms names the flag where the library names its option.
+type lostInCLITerms struct{ err error }
+
+func (e *lostInCLITerms) Error() string {
+	return strings.Replace(e.err.Error(), "set Retries to retry such calls", "pass --retries N to retry such calls", 1)
+}
+
+func (e *lostInCLITerms) Unwrap() error { return e.err }

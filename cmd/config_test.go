@@ -50,12 +50,12 @@ func TestConfigPrecedence(t *testing.T) {
 			t.Errorf("setting %+v lacks its description or variable", s)
 		}
 	}
-	if strings.Join(keys, ",") != "base_image,hosts,lb,progress,ready_timeout,state_dir,timeout" {
+	if strings.Join(keys, ",") != "base_image,hosts,lb,progress,ready_timeout,state_dir,timeout,transport" {
 		t.Errorf("keys = %v", keys)
 	}
 	s := settingsOf(t, c)
-	if s["timeout"].Value != "5m" || s["timeout"].Source != "default" || s["lb"].Value != "random" {
-		t.Errorf("built-in defaults: %+v %+v", s["timeout"], s["lb"])
+	if s["timeout"].Value != "5m" || s["timeout"].Source != "default" || s["lb"].Value != "random" || s["transport"].Value != "auto" {
+		t.Errorf("built-in defaults: %+v %+v %+v", s["timeout"], s["lb"], s["transport"])
 	}
 	if s["state_dir"].Source != "flag --state-dir" || s["state_dir"].Value != stateDir {
 		t.Errorf("state_dir = %+v, want %s from the flag", s["state_dir"], stateDir)

@@ -45,7 +45,7 @@ func TestE2ELifecycle(t *testing.T) {
 			t.Errorf("container %v lacks rfenv's labels: %v", ct.Names, ct.Labels)
 		}
 	}
-	e2e.AssertNoPublishedPorts(t, docker, ids)
+	e2e.AssertLoopbackOnly(t, docker, ids)
 
 	// Secrets reach the container but never the state file or output.
 	if got := c.ok("call", e2e.Name("act"), "has_secret", "--arg", "name=TEST_SECRET").stdout; strings.TrimSpace(got) != "true" {

@@ -14,6 +14,7 @@ type envView struct {
 	Type      string         `json:"type"`
 	Port      int            `json:"port,omitempty"`
 	Balancer  string         `json:"balancer"`
+	Transport string         `json:"transport,omitempty"` // Docker hosts: direct or published
 	Hosts     []string       `json:"hosts,omitempty"`
 	EnvKeys   []string       `json:"env_keys,omitempty"`
 	Attached  bool           `json:"attached,omitempty"`
@@ -39,7 +40,7 @@ type instanceView struct {
 func viewOf(e *state.Environment) envView {
 	v := envView{
 		Name: e.Name, Image: e.Image, ImageID: e.ImageID, Type: e.Type, Port: e.Port, Balancer: e.Balancer,
-		Hosts: e.Hosts, EnvKeys: e.EnvKeys, Attached: e.Attached, CreatedAt: e.CreatedAt,
+		Transport: e.Transport, Hosts: e.Hosts, EnvKeys: e.EnvKeys, Attached: e.Attached, CreatedAt: e.CreatedAt,
 		Replicas: len(e.Instances), Instances: []instanceView{},
 	}
 	for _, in := range e.Instances {

@@ -32,11 +32,18 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, getenv func(string) 
 	defer f.Close()
 	root, err := NewRoot(f)
 	if err == nil {
+		if needsFull(root, args) {
+			return runFull(ios, f.Getenv, args)
+		}
 		root.SetArgs(args)
 		err = root.ExecuteContext(ctx)
 	}
 	if err == nil {
 		return ExitOK
+	}
+	if isHandOff(err) {
+		f.Close()
+		return runFull(ios, f.Getenv, args)
 	}
 	if ctx.Err() != nil && errs.KindOf(err) == nil {
 		err = errs.Wrap(errs.Interrupted, err)

@@ -38,10 +38,11 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
   rfenv down affine`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if f.StateDir == "" {
 				f.StateDir = cfg.String(config.KeyStateDir)
 			}
+			return checkLinked(cmd.Context(), f, cmd, args)
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/rfenv/rfenv/cmd/config"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
@@ -111,7 +112,7 @@ tagged -t TAG or NAME:latest after DIR's last path element, then starts that ima
 	fl.StringArrayVar(&o.Labels, "label", nil, "extra container label KEY=VALUE (repeatable)")
 	fl.StringArrayVar(&o.Hosts, "host", nil, "Docker host: localhost, unix:///path, ssh://[user@]host[:port] (repeatable; replicas spread over them in order), or one Kubernetes cluster: k8s://[context][/namespace]")
 	fl.StringVar(&o.PullPolicy, "pull-policy", "", "image pull policy on k8s:// hosts: IfNotPresent (default), Always, Never")
-	fl.StringVar(&o.Transport, "transport", "", "how calls reach replicas on Docker hosts: auto (default), direct (bridge address), published (a port on the daemon host's 127.0.0.1 only)")
+	fl.StringVar(&o.Transport, "transport", f.Config.String(config.KeyTransport), "how calls reach replicas on Docker hosts: auto (default), direct (bridge address), published (a port on the daemon host's 127.0.0.1 only)")
 	fl.BoolVar(&o.NoTransfer, "no-transfer", false, "do not send the image to remote hosts that lack it")
 	fl.BoolVar(&o.Pull, "pull", false, "pull the image on each host first (a local copy is used when no registry answers)")
 	fl.IntVar(&o.MaxInflight, "max-inflight", pool.DefaultMaxInflight, "calls one process keeps in flight on each replica; more wait in a FIFO queue")
@@ -158,6 +159,18 @@ func runUp(ctx context.Context, f *Factory, o *UpOptions) error {
 		return p.JSON(viewOf(&rec))
 	}
 	p.Success("%s is up: %d replica(s) of %s ready in %s", rec.Name, len(rec.Instances), rec.Image, time.Since(start).Round(time.Millisecond))
+	switch rec.Transport {
+	case protocol.TransportDirect:
+		p.Info("transport direct: calls reach the replicas at their bridge addresses")
+	case protocol.TransportPublished:
+		why := ""
+		if uo.Transport == "" || uo.Transport == protocol.TransportAuto {
+			why = " (auto: their bridge addresses do not answer from here)"
+		}
+		p.Info("transport published%s: calls reach the replicas at ports published on their hosts' 127.0.0.1 only", why)
+	case protocol.TransportMixed:
+		p.Info("transport mixed (auto): replicas whose bridge addresses do not answer from here are reached at ports published on their hosts' 127.0.0.1 only; `rfenv ls --json` shows each address")
+	}
 	if f.IO.IsStdoutTTY() {
 		rows := [][]string{}
 		for _, in := range rec.Instances {

@@ -1,7 +1,11 @@
 // Package config gives commands their defaults from $XDG_CONFIG_HOME/rfenv/config.yaml and RFENV_*
-// environment variables, on top of built-in values. It is the only package that imports viper.
-// Precedence is flag > environment > file > built-in: commands use these values as their flags'
-// defaults, so a flag given on the command line always wins.
+// environment variables, on top of the library's built-in values (pkg/protocol). Precedence is flag >
+// environment > file > built-in: commands use these values as their flags' defaults, so a flag given
+// on the command line always wins.
+//
+// The file is one flat YAML mapping, read with a YAML library into a map: viper, which did this
+// before, cost every rfenv process (every `rfenv call`) its package initialisation for features
+// this file never used (remote stores, file watching, TOML/INI/HCL).
 package config
 
 import (
@@ -13,7 +17,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
 // Keys and their built-in defaults.
@@ -25,16 +31,19 @@ const (
 	KeyStateDir     = "state_dir"
 	KeyBaseImage    = "base_image"
 	KeyProgress     = "progress"
+	KeyTransport    = "transport"
 )
 
-var defaults = map[string]any{
-	KeyHosts:        []string{"localhost"},
-	KeyBalancer:     "random",
-	KeyTimeout:      "5m",
-	KeyReadyTimeout: "60s",
-	KeyStateDir:     "",
-	KeyBaseImage:    "python:3.12-slim",
-	KeyProgress:     "auto",
+// defaults are the library's, never copies of them.
+var defaults = map[string][]string{
+	KeyHosts:        {protocol.DefaultHost},
+	KeyBalancer:     {protocol.DefaultBalancer},
+	KeyTimeout:      {FormatDuration(protocol.DefaultCallTimeout)},
+	KeyReadyTimeout: {FormatDuration(protocol.DefaultReadyTimeout)},
+	KeyStateDir:     {""},
+	KeyBaseImage:    {protocol.DefaultBaseImage},
+	KeyProgress:     {protocol.DefaultProgress},
+	KeyTransport:    {protocol.DefaultTransport},
 }
 
 var descriptions = map[string]string{
@@ -45,6 +54,7 @@ var descriptions = map[string]string{
 	KeyStateDir:     "state directory (default $XDG_STATE_HOME/rfenv)",
 	KeyBaseImage:    "FROM of the default Dockerfile",
 	KeyProgress:     "build progress: auto, plain, quiet, rawjson",
+	KeyTransport:    "how calls reach replicas on Docker hosts: auto, direct, published",
 }
 
 // Keys lists the configuration keys in a stable order.
@@ -63,13 +73,23 @@ func Describe(key string) string { return descriptions[key] }
 // EnvVar is the environment variable that sets a key.
 func EnvVar(key string) string { return "RFENV_" + strings.ToUpper(key) }
 
+// FormatDuration writes a duration as the file would hold it: "5m", "60s", "1m30s".
+func FormatDuration(d time.Duration) string {
+	if d%time.Second == 0 && d < 2*time.Minute {
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	if d%time.Minute == 0 && d < time.Hour {
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
 // Config is the loaded configuration.
 type Config struct {
-	v       *viper.Viper
-	file    string
-	inFile  map[string]bool
-	getenv  func(string) string
-	fileErr error
+	values map[string][]string
+	file   string
+	inFile map[string]bool
+	getenv func(string) string
 }
 
 // Path is the configuration file's location: $RFENV_CONFIG, else $XDG_CONFIG_HOME/rfenv/config.yaml,
@@ -94,56 +114,67 @@ func Load(getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	v := viper.New()
+	c := &Config{values: map[string][]string{}, file: Path(getenv), inFile: map[string]bool{}, getenv: getenv}
 	for k, d := range defaults {
-		v.SetDefault(k, d)
+		c.values[k] = d
 	}
-	c := &Config{v: v, file: Path(getenv), inFile: map[string]bool{}, getenv: getenv}
 	if c.file != "" {
-		v.SetConfigFile(c.file)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			var notFound viper.ConfigFileNotFoundError
-			if !errors.As(err, &notFound) && !os.IsNotExist(unwrapPathError(err)) {
-				if _, statErr := os.Stat(c.file); statErr == nil {
-					return nil, fmt.Errorf("config file %s: %w (fix or remove it)", c.file, err)
-				}
-			}
-		}
-		for _, k := range v.AllKeys() {
-			if _, known := defaults[k]; !known && v.InConfig(k) {
-				return nil, fmt.Errorf("config file %s: unknown key %q (known: %s)", c.file, k, strings.Join(Keys(), ", "))
-			}
-		}
-		for k := range defaults {
-			c.inFile[k] = v.InConfig(k)
+		if err := c.readFile(); err != nil {
+			return nil, err
 		}
 	}
-	// Environment variables override the file. Bound explicitly (not AutomaticEnv) so that the
-	// provenance of each value is known.
+	// Environment variables override the file.
 	for k := range defaults {
 		if val, ok := lookup(getenv, EnvVar(k)); ok {
 			if k == KeyHosts {
-				v.Set(k, splitList(val))
+				c.values[k] = splitList(val)
 			} else {
-				v.Set(k, val)
+				c.values[k] = []string{val}
 			}
 		}
 	}
 	for _, k := range []string{KeyTimeout, KeyReadyTimeout} {
-		if _, err := ParseDuration(v.GetString(k)); err != nil {
+		if _, err := ParseDuration(c.String(k)); err != nil {
 			return nil, fmt.Errorf("%s (%s): %w", k, c.Source(k), err)
 		}
 	}
 	return c, nil
 }
 
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe
+// readFile reads the file's keys over the defaults: scalars, or lists for hosts.
+func (c *Config) readFile() error {
+	raw, err := os.ReadFile(c.file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", c.file, err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("config file %s: %w (fix or remove it)", c.file, err)
+	}
+	for key, val := range m {
+		k := strings.ToLower(key)
+		if _, known := defaults[k]; !known {
+			return fmt.Errorf("config file %s: unknown key %q (known: %s)", c.file, key, strings.Join(Keys(), ", "))
+		}
+		var vals []string
+		switch v := val.(type) {
+		case nil:
+			continue
+		case []any:
+			for _, e := range v {
+				vals = append(vals, fmt.Sprint(e))
+			}
+		case map[string]any:
+			return fmt.Errorf("config file %s: key %q holds a mapping; it takes a value (fix or remove it)", c.file, key)
+		default:
+			vals = []string{fmt.Sprint(v)}
+		}
+		c.values[k], c.inFile[k] = vals, true
+	}
+	return nil
 }
 
 func lookup(getenv func(string) string, name string) (string, bool) {
@@ -162,21 +193,21 @@ func splitList(s string) []string {
 // File is the configuration file's path.
 func (c *Config) File() string { return c.file }
 
-// String returns a key's value.
-func (c *Config) String(key string) string { return c.v.GetString(key) }
+// String returns a key's value (a list's items joined by commas).
+func (c *Config) String(key string) string { return strings.Join(c.values[key], ",") }
 
 // Strings returns a list key's value.
 func (c *Config) Strings(key string) []string {
-	out := c.v.GetStringSlice(key)
+	out := c.values[key]
 	if len(out) == 1 && strings.Contains(out[0], ",") {
 		return splitList(out[0])
 	}
-	return out
+	return append([]string(nil), out...)
 }
 
 // Duration returns a duration key's value (already validated by Load).
 func (c *Config) Duration(key string) time.Duration {
-	d, _ := ParseDuration(c.v.GetString(key))
+	d, _ := ParseDuration(c.String(key))
 	return d
 }
 

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/state"
 )
 
 // ImageInfo is what up needs to know about the image.
@@ -105,4 +107,20 @@ func Interrupted(ctx context.Context, err error, msg string) error {
 		return errs.Wrap(errs.Interrupted, &InterruptedError{Msg: msg, Cause: err})
 	}
 	return err
+}
+
+// NewEntry is the state entry an up records before it starts anything: what every backend records
+// the same way, its previous entry's creation time and replicas kept until the new ones are known.
+func NewEntry(kind string, o UpOptions, image string, img ImageInfo, serverKind, token, hash string, hosts []string, prev *state.Environment) *state.Environment {
+	rec := &state.Environment{
+		Name: o.Name, Backend: kind, Image: image, ImageID: img.ID, Type: serverKind, Port: img.Port, Token: token,
+		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: EnvKeys(o), Hosts: hosts,
+		CreatedAt: time.Now().UTC(),
+	}
+	RecordLimits(rec, o)
+	if prev != nil {
+		rec.CreatedAt = prev.CreatedAt
+		rec.Instances = prev.Instances
+	}
+	return rec
 }

@@ -1,3 +1,5 @@
+//go:build !rfenvlean
+
 // Package build turns an environment directory (env.py, optionally a Dockerfile and
 // requirements.txt) into a Docker image, through the BuildKit that dockerd embeds.
 //
@@ -42,35 +44,6 @@ import (
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/shim"
 )
-
-// Options says what to build.
-type Options struct {
-	Dir       string            // the environment directory (holds env.py)
-	Tag       string            // the final image's tag, e.g. "affine:latest" ("affine" means "affine:latest")
-	Type      Kind              // "" detects it from env.py
-	BaseImage string            // FROM of the generated Dockerfile ("" = DefaultBaseImage); unused with the directory's own Dockerfile
-	BuildArgs map[string]string // --build-arg values for stage 1
-	NoCache   bool              // rebuild every step of stage 1
-	Labels    map[string]string // extra labels on the image, e.g. a git source's commit (GitCheckout.Labels)
-	// Progress receives BuildKit's progress display (nil discards it).
-	Progress io.Writer
-	// ProgressMode is "auto" (the default: a live display on a terminal, else plain), "plain",
-	// "quiet" or "rawjson" (one JSON status per line), or "tty" (fails unless Progress is a terminal).
-	ProgressMode string
-	Logger       *slog.Logger // nil discards
-}
-
-// Result describes the built image.
-type Result struct {
-	Image    string // the final tag, e.g. "affine:latest"
-	ImageID  string // its ID ("sha256:...")
-	Kind     Kind
-	Port     int           // the port the server listens on inside the container
-	Duration time.Duration // the whole build
-	// BaseImage is the stage-1 tag (TAG-base) when a second stage was built on top of it: always for
-	// the function kind, and for the http kind with the directory's own Dockerfile. Else "".
-	BaseImage string
-}
 
 // Build builds the environment in opts.Dir into the image opts.Tag on the daemon docker talks to
 // (local or through an SSH-tunnelled dialer: BuildKit is reached through the same connection).
@@ -281,17 +254,24 @@ type builder struct {
 	dir    string
 }
 
-// solve runs one stage and returns the exported image's ID.
-// solve runs one stage, once more if BuildKit gave up waiting for this build's session: on a
-// loaded machine the session's connection through dockerd can take longer to come up than the
-// daemon waits for it ("no active session"), and nothing was built yet then.
+// solve runs one stage and returns the exported image's ID, once more (twice at most) when the
+// attempt failed before anything was built: on a loaded machine the build's session can take longer
+// to come up through dockerd than the daemon waits for it ("no active session"), or the gRPC
+// connection to the daemon's BuildKit cannot be dialled in time.
 func (b *builder) solve(ctx context.Context, st stage) (string, error) {
 	id, err := b.solveOnce(ctx, st)
-	for try := 1; try < 3 && err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "no active session"); try++ {
-		b.log.Warn("BuildKit saw no session for the build; trying again", "image", st.image, "try", try+1)
+	for try := 1; try < 3 && err != nil && ctx.Err() == nil && nothingBuilt(err); try++ {
+		b.log.Warn("BuildKit could not start the build; trying again", "image", st.image, "try", try+1, "err", err)
 		id, err = b.solveOnce(ctx, st)
 	}
 	return id, err
+}
+
+// nothingBuilt says whether a solve failed before BuildKit ran any step.
+func nothingBuilt(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "no active session") ||
+		strings.Contains(msg, "code = Unavailable") && strings.Contains(msg, "while dialing")
 }
 
 func (b *builder) solveOnce(ctx context.Context, st stage) (string, error) {
@@ -383,36 +363,6 @@ func (b *builder) stageError(ctx context.Context, st stage, col *collector, solv
 	}
 	return fmt.Errorf("building %s (%s, %s) failed: %w", st.image, st.name, b.dir, solveErr)
 }
-
-// StepError is a failed build step: the step's name as BuildKit shows it, its error and the last
-// lines of its output, so that the message is useful even when the progress display was off.
-type StepError struct {
-	Image string   // the image being built
-	Step  string   // e.g. "[3/4] RUN pip install --no-cache-dir -r requirements.txt"
-	Err   string   // BuildKit's error for the step, e.g. "... exit code: 1"
-	Log   []string // the last lines the step printed
-	Hint  string   // what to do
-	cause error
-}
-
-func (e *StepError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "building %s: step %q failed: %s", e.Image, e.Step, e.Err)
-	if len(e.Log) > 0 {
-		b.WriteString("\nits last output lines:")
-		for _, l := range e.Log {
-			b.WriteString("\n  ")
-			b.WriteString(l)
-		}
-	}
-	if e.Hint != "" {
-		b.WriteString("\n")
-		b.WriteString(e.Hint)
-	}
-	return b.String()
-}
-
-func (e *StepError) Unwrap() error { return e.cause }
 
 type displayFactory func(st stage) (progressui.Display, error)
 

@@ -656,3 +656,18 @@ func BenchmarkBuild(b *testing.B) {
 		})
 	})
 }
+
+// TestNothingBuilt: the errors a build is retried on are those BuildKit gives before any step ran
+// (seen on a loaded CI machine), and no others.
+func TestNothingBuilt(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`failed to solve: no active session for 3jk2: context deadline exceeded`: true,
+		`failed to get status: rpc error: code = Unavailable desc = rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: context deadline exceeded"`: true,
+		`process "/bin/sh -c pip install -r requirements.txt" did not complete successfully: exit code: 1`:                                                                                     false,
+		`rpc error: code = Unavailable desc = error reading from server: EOF`:                                                                                                                  false,
+	} {
+		if got := nothingBuilt(errors.New(msg)); got != want {
+			t.Errorf("nothingBuilt(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}

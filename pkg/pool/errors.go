@@ -60,7 +60,7 @@ type ReplicaLostError struct {
 }
 
 func (e *ReplicaLostError) Error() string {
-	return fmt.Sprintf("call %s on %s failed after the request was sent, so it is not retried (it may have run; pass --retries N to retry anyway): %v", e.Method, e.Name, e.Err)
+	return fmt.Sprintf("call %s on %s failed after the request was sent, so it is not retried (it may have run; set Retries to retry such calls on another replica): %v", e.Method, e.Name, e.Err)
 }
 
 // Unwrap gives the transport's error and the errs.Infra kind.

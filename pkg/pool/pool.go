@@ -17,26 +17,27 @@ import (
 	"time"
 
 	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/protocol"
 )
 
-// Kind of server behind the endpoints.
+// Kind of server behind the endpoints (pkg/protocol's, named here for the pool's users).
 const (
-	KindFunction = "function" // rfenv's shim: POST /call with a method envelope
-	KindHTTP     = "http"     // a user's own server: POST /METHOD with the keyword arguments
+	KindFunction = protocol.KindFunction // rfenv's shim: POST /call with a method envelope
+	KindHTTP     = protocol.KindHTTP     // a user's own server: POST /METHOD with the keyword arguments
 )
 
 // DefaultTimeout bounds a call whose context has no deadline, so that no call waits forever.
-const DefaultTimeout = 5 * time.Minute
+const DefaultTimeout = protocol.DefaultCallTimeout
 
 // MaxResponse is the largest reply accepted; the shim's own request limit is the same.
 const MaxResponse = 64 << 20
 
 // TimeoutHeader carries the caller's remaining time to the server, which enforces it.
-const TimeoutHeader = "X-Rfenv-Timeout-Ms"
+const TimeoutHeader = protocol.TimeoutHeader
 
 // BootHeader carries the boot id a session's call expects; a server with another one (it restarted)
 // answers 410 without running the method.
-const BootHeader = "X-Rfenv-Boot"
+const BootHeader = protocol.BootHeader
 
 // Options configure a pool.
 type Options struct {

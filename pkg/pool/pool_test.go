@@ -108,7 +108,7 @@ func TestNoRetryAfterSend(t *testing.T) {
 	b, _ := fakeShim(t, "b", hang)
 	p, _ := New([]Endpoint{{Index: 0, Address: addr(a)}, {Index: 1, Address: addr(b)}}, Options{})
 	_, err := p.Call(context.Background(), Request{Method: "m"})
-	if err == nil || !errors.Is(err, errs.Infra) || !strings.Contains(err.Error(), "--retries") {
+	if err == nil || !errors.Is(err, errs.Infra) || !strings.Contains(err.Error(), "Retries") {
 		t.Fatalf("err = %v", err)
 	}
 	if hits.Load() != 1 {

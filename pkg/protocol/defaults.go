@@ -32,13 +32,17 @@ const (
 
 // How calls reach replicas on Docker hosts (UpOptions.Transport).
 const (
-	// TransportAuto picks direct (the bridge address answers) or published. The fallback to
-	// published is not built yet: auto is direct for now.
+	// TransportAuto picks, per replica, direct when it answers at its bridge address, else
+	// published (the port is published wherever the daemon host's loopback can be reached, so that
+	// the fallback needs no restart).
 	TransportAuto = "auto"
 	// TransportDirect reaches a container at its bridge address (through SSH for remote hosts).
 	TransportDirect = "direct"
 	// TransportPublished publishes the port on the daemon host's 127.0.0.1 only, at a port Docker picks.
 	TransportPublished = "published"
+	// TransportMixed is recorded, never asked for: auto reached some replicas directly and others
+	// at their published ports.
+	TransportMixed = "mixed"
 )
 
 // DefaultOverdueRestart is how long past its deadline a call may keep running before its replica
@@ -46,3 +50,7 @@ const (
 // method that never returns would hold its thread, and its share of the replica, forever; five
 // minutes leaves a method that merely ignores a short deadline the time to finish.
 const DefaultOverdueRestart = 5 * time.Minute
+
+// FullBinaryName is the full rfenv binary that the lean front (built with the rfenvlean tag) hands
+// the commands it does not link to: builds and Kubernetes. It is installed beside the front.
+const FullBinaryName = "rfenv-full"

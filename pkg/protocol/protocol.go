@@ -36,6 +36,10 @@ const (
 // enforces it.
 const TimeoutHeader = "X-Rfenv-Timeout-Ms"
 
+// BootHeader carries the boot id a session's call expects; a server with another one (it restarted)
+// answers 410 without running the method.
+const BootHeader = "X-Rfenv-Boot"
+
 // ShimVersion is the wire-protocol version of the embedded shim (the value of LabelShimVersion).
 var ShimVersion = shim.Version
 

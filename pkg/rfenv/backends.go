@@ -1,23 +1,24 @@
 package rfenv
 
 import (
+	"context"
+	"errors"
+
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/backend/attached"
 	"github.com/rfenv/rfenv/pkg/backend/docker"
-	"github.com/rfenv/rfenv/pkg/backend/kube"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
 // newBackends is the registry: every backend the library can dispatch to. A new backend is one
-// package and one line here.
+// package and one line here (or in backends_full.go, for one the lean front binary leaves out).
 func newBackends(d backend.Deps) []backend.Backend {
-	return []backend.Backend{
+	return append([]backend.Backend{
 		docker.New(d),
-		kube.New(d),
 		attached.New(d),
-	}
+	}, fullBackends(d)...)
 }
 
 // backendNamed returns the backend of a kind.
@@ -36,7 +37,26 @@ func (c *Client) backendOf(rec *state.Environment) (backend.Backend, error) {
 	if b, ok := c.backendNamed(kind); ok {
 		return b, nil
 	}
+	if kind == backend.KindKube || kind == backend.KindDocker || kind == backend.KindAttached {
+		return nil, &backend.NotLinkedError{Env: rec.Name, Backend: kind}
+	}
 	return nil, errs.New(errs.Usage, "environment %s runs on backend %q, which this rfenv does not know; use the rfenv that brought it up", rec.Name, kind)
+}
+
+// Linked checks that this build links the backend of environment name (nil when the state file
+// has no such entry). The lean front binary asks before it runs a command, to hand environments of
+// the backends it leaves out to the full binary.
+func (c *Client) Linked(ctx context.Context, name string) error {
+	rec, err := c.store.Get(ctx, name)
+	if err != nil {
+		return nil
+	}
+	_, err = c.backendOf(rec)
+	var nl *backend.NotLinkedError
+	if errors.As(err, &nl) {
+		return err
+	}
+	return nil
 }
 
 // backendFor is the one backend that handles every host spec. One environment runs in one place: a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -64,8 +65,11 @@ func (c *Backend) Follow(ctx context.Context, rec *state.Environment, replica in
 	if port == 0 {
 		port = rec.Port
 	}
+	// A replica reached at a loopback address is reached at its published port (the published
+	// transport, or auto's fallback for this replica).
+	viaPublished := rec.Transport == protocol.TransportPublished || isLoopback(in.Address)
 	addr, nport := containers.Address(res.Container, ""), port
-	if rec.Transport == protocol.TransportPublished {
+	if viaPublished {
 		pub := containers.PublishedAddr(res.Container, rec.Port)
 		addr, nport = pub.Addr(), int(pub.Port())
 	}
@@ -78,7 +82,7 @@ func (c *Backend) Follow(ctx context.Context, rec *state.Environment, replica in
 	}
 	moved := in
 	moved.Address = addr.String()
-	if rec.Transport == protocol.TransportPublished {
+	if viaPublished {
 		moved.Port = nport
 	}
 	err = c.store.Update(ctx, func(f *state.File) error {
@@ -130,4 +134,10 @@ func checkToken(ctx context.Context, conn *host.Conn, addr string, rec *state.En
 		return fmt.Errorf("it answers %s there with %d, not as the environment's server", path, resp.StatusCode)
 	}
 	return nil
+}
+
+// isLoopback says whether a recorded address is a loopback one.
+func isLoopback(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	return err == nil && ip.IsLoopback()
 }

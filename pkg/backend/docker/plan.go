@@ -55,7 +55,9 @@ func planReplicas(o backend.UpOptions, placement []host.Spec, found []existing, 
 		for _, e := range byIndex[i] {
 			if !kept && !o.ForceRecreate && e.running() && e.conn.Spec.Raw == placement[i].Raw && e.summary.Labels[containers.LabelConfigHash] == hash {
 				addr, port := summaryAddress(e.summary, o.Network), 0
-				if transportOf(o) == protocol.TransportPublished {
+				// auto starts from the bridge address too, and settles each replica's once it
+				// is ready (settleAuto).
+				if o.Transport == protocol.TransportPublished {
 					addr, port = summaryPublished(e.summary)
 				}
 				if addr != "" {

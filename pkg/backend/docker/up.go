@@ -40,6 +40,9 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	if err != nil {
 		return backend.Opened{}, err
 	}
+	if err := checkTransport(o, conns); err != nil {
+		return backend.Opened{}, err
+	}
 	img, err := c.ensureImage(ctx, image, specs, conns, o)
 	if err != nil {
 		return backend.Opened{}, err
@@ -62,27 +65,18 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 	if token == "" || o.ForceRecreate {
 		token = backend.NewToken()
 	}
-	hash := backend.ConfigHash(token, img, kind, o)
+	hash := backend.ConfigHash(token, img, kind, hashedTransport(o, placement, conns))
 
 	plan, err := planReplicas(o, placement, found, hash)
 	if err != nil {
 		return backend.Opened{}, err
 	}
-	c.dropUnresponsive(ctx, &plan, found, kind, img.Port, token, o.Name)
+	c.dropUnresponsive(ctx, &plan, found, kind, img.Port, token, o.Name, o.Transport)
 
 	// Record the environment before starting anything, so an interrupted up leaves an entry that
 	// `rfenv down NAME` finds (the containers are labelled as well, for `down --orphans`).
-	rec := &state.Environment{
-		Name: o.Name, Backend: backend.KindDocker, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
-		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: backend.SpecStrings(specs),
-		Transport: transportOf(o),
-		CreatedAt: time.Now().UTC(),
-	}
-	backend.RecordLimits(rec, o)
-	if prev != nil {
-		rec.CreatedAt = prev.CreatedAt
-		rec.Instances = prev.Instances
-	}
+	rec := backend.NewEntry(backend.KindDocker, o, image, img, kind, token, hash, backend.SpecStrings(specs), prev)
+	rec.Transport = recordedTransport(o)
 	if err := c.putEnv(ctx, rec); err != nil {
 		return backend.Opened{}, err
 	}
@@ -109,8 +103,12 @@ func (c *Backend) readyAndRecord(ctx context.Context, rec *state.Environment, ke
 		return err
 	}
 	defer p.Close()
-	if err := c.waitReady(ctx, p, started, conns, o); err != nil {
+	if err := c.waitReady(ctx, rec, p, started, conns, o); err != nil {
 		return err
+	}
+	if o.Transport == protocol.TransportAuto {
+		rec.Transport = c.settleAuto(ctx, rec, instances, conns)
+		c.log.Info("transport auto", "env", rec.Name, "chose", rec.Transport)
 	}
 	rec.Instances = instances
 	return c.putEnv(ctx, rec)
@@ -182,7 +180,7 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 				"RFENV_ENV_NAME="+o.Name, "RFENV_REPLICA="+strconv.Itoa(i)),
 			Secrets: o.Secrets, Memory: o.Memory, NanoCPUs: o.NanoCPUs, Network: o.Network,
 			Volumes: o.Volumes, GPUs: o.GPUs, Labels: o.Labels, StateID: c.store.ID(), ConfigHash: hash,
-			Publish: transportOf(o) == protocol.TransportPublished,
+			Publish: publishes(o.Transport, conn),
 		}
 		// The create is not cut short by Ctrl-C: the daemon would finish it anyway, leaving a
 		// container whose ID this call never learns. Knowing every ID, the failure path removes all.
@@ -209,7 +207,7 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 			return errs.New(errs.Infra, "replica %s on %s has no IP address on network %q", r.Name, conn.Spec, o.Network)
 		}
 		addr, port := r.Address.String(), img.Port
-		if spec.Publish {
+		if o.Transport == protocol.TransportPublished { // auto starts at the bridge address (settleAuto)
 			if !r.Published.IsValid() {
 				return errs.New(errs.Infra, "replica %s on %s: Docker published no port on 127.0.0.1", r.Name, conn.Spec)
 			}
@@ -228,7 +226,7 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 }
 
 // waitReady waits for the started replicas to answer /health, watching for containers that exit.
-func (c *Backend) waitReady(ctx context.Context, p *pool.Pool, started []state.Instance, conns map[string]*host.Conn, o backend.UpOptions) error {
+func (c *Backend) waitReady(ctx context.Context, rec *state.Environment, p *pool.Pool, started []state.Instance, conns map[string]*host.Conn, o backend.UpOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -244,8 +242,19 @@ func (c *Backend) waitReady(ctx context.Context, p *pool.Pool, started []state.I
 				ch <- int64(r.Container.State.ExitCode)
 				exits = ch
 			}
+			fb := &fallbackProbe{c: c, rec: rec, conn: conn, in: in}
+			defer fb.close()
 			probe := func(pctx context.Context) (bool, error) {
-				h, err := p.HealthOf(pctx, in.Index)
+				var h pool.Health
+				var err error
+				if o.Transport == protocol.TransportAuto {
+					h, err = fb.health(pctx, p)
+				} else {
+					h, err = p.HealthOf(pctx, in.Index)
+				}
+				if hint := unroutableHint(conn, err); hint != "" {
+					return false, &containers.FatalProbeError{Message: hint}
+				}
 				if err != nil {
 					return false, err
 				}
@@ -263,7 +272,7 @@ func (c *Backend) waitReady(ctx context.Context, p *pool.Pool, started []state.I
 // dropUnresponsive moves kept replicas that run but do not answer /health (hung, or their server
 // died inside a running container) to the remove-and-recreate lists: up heals what it can see is dead.
 // A replica that is busy with a call past its deadline is alive and stays.
-func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found []existing, kind string, port int, token, name string) {
+func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found []existing, kind string, port int, token, name, transport string) {
 	if len(plan.keep) == 0 {
 		return
 	}
@@ -272,7 +281,8 @@ func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found
 			plan.keep[i].Port = port
 		}
 	}
-	p, err := c.newPool(&state.Environment{Name: name, Type: kind, Port: port, Token: token}, plan.keep)
+	rec := &state.Environment{Name: name, Type: kind, Port: port, Token: token}
+	p, err := c.newPool(rec, plan.keep)
 	if err != nil {
 		return
 	}
@@ -283,6 +293,19 @@ func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found
 	var keep []state.Instance
 	for i, in := range plan.keep {
 		h := health[i]
+		if !h.Ready() && h.Status != "busy" && transport == protocol.TransportAuto {
+			// auto may reach it at its published port only.
+			for _, e := range found {
+				if e.summary.ID == in.ContainerID {
+					fb := &fallbackProbe{c: c, rec: rec, conn: e.conn, in: in}
+					if fh, err := fb.health(pctx, p); err == nil {
+						h = fh
+					}
+					fb.close()
+					break
+				}
+			}
+		}
 		if h.Ready() || h.Status == "busy" {
 			keep = append(keep, in)
 			continue
@@ -298,11 +321,24 @@ func (c *Backend) dropUnresponsive(ctx context.Context, plan *replicaPlan, found
 	plan.keep = keep
 }
 
-// transportOf is how calls will reach the replicas: published when asked for, else direct. (auto's
-// fallback to published when the bridge address does not answer is not built yet.)
-func transportOf(o backend.UpOptions) string {
+// recordedTransport is the transport an up records while it starts replicas (auto settles it once
+// they are ready).
+func recordedTransport(o backend.UpOptions) string {
 	if o.Transport == protocol.TransportPublished {
 		return protocol.TransportPublished
 	}
 	return protocol.TransportDirect
+}
+
+// hashedTransport is o as the configuration hash sees it: a port binding is part of a container's
+// configuration, whichever transport asked for it, so auto and published replicas are the same.
+func hashedTransport(o backend.UpOptions, placement []host.Spec, conns map[string]*host.Conn) backend.UpOptions {
+	t := protocol.TransportDirect
+	for _, sp := range placement {
+		if conn := conns[sp.Raw]; conn != nil && publishes(o.Transport, conn) {
+			t = protocol.TransportPublished
+		}
+	}
+	o.Transport = t
+	return o
 }

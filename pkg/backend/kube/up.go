@@ -117,16 +117,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 		return backend.Opened{}, &backend.ConfigConflictError{Env: o.Name, Where: spec.Raw}
 	}
 
-	rec := &state.Environment{
-		Name: o.Name, Backend: backend.KindKube, Image: image, ImageID: img.ID, Type: kind, Port: img.Port, Token: token,
-		Balancer: o.Balancer, ConfigHash: hash, EnvKeys: backend.EnvKeys(o), Hosts: []string{spec.Raw},
-		CreatedAt: time.Now().UTC(),
-	}
-	backend.RecordLimits(rec, o)
-	if prev != nil {
-		rec.CreatedAt = prev.CreatedAt
-		rec.Instances = prev.Instances
-	}
+	rec := backend.NewEntry(backend.KindKube, o, image, img, kind, token, hash, []string{spec.Raw}, prev)
 	if err := c.putEnv(ctx, rec); err != nil {
 		return backend.Opened{}, err
 	}

@@ -131,21 +131,30 @@ func Inspect(t testing.TB, cli *client.Client, id string) container.InspectRespo
 	return res.Container
 }
 
-// AssertNoPublishedPorts fails if any of the containers publishes a port on its host.
-func AssertNoPublishedPorts(t testing.TB, cli *client.Client, ids []string) {
+// AssertLoopbackOnly fails if any of the containers publishes a port anywhere but on its host's
+// 127.0.0.1 (the published transport, and auto's fallback to it, bind there and nowhere else).
+func AssertLoopbackOnly(t testing.TB, cli *client.Client, ids []string) {
 	t.Helper()
 	for _, id := range ids {
 		c := Inspect(t, cli, id)
-		if c.HostConfig != nil && len(c.HostConfig.PortBindings) > 0 {
-			t.Errorf("container %s publishes ports: %v", c.Name, c.HostConfig.PortBindings)
-		}
-		if c.HostConfig != nil && c.HostConfig.PublishAllPorts {
-			t.Errorf("container %s publishes all ports", c.Name)
+		if c.HostConfig != nil {
+			if c.HostConfig.PublishAllPorts {
+				t.Errorf("container %s publishes all ports", c.Name)
+			}
+			for p, bs := range c.HostConfig.PortBindings {
+				for _, b := range bs {
+					if b.HostIP.String() != "127.0.0.1" {
+						t.Errorf("container %s asks for port %s on %q, not 127.0.0.1 only", c.Name, p, b.HostIP)
+					}
+				}
+			}
 		}
 		if c.NetworkSettings != nil {
-			for p, b := range c.NetworkSettings.Ports {
-				if len(b) > 0 {
-					t.Errorf("container %s has port %s bound on the host: %v", c.Name, p, b)
+			for p, bs := range c.NetworkSettings.Ports {
+				for _, b := range bs {
+					if b.HostIP.String() != "127.0.0.1" {
+						t.Errorf("container %s has port %s bound on %s, not 127.0.0.1 only", c.Name, p, b.HostIP)
+					}
 				}
 			}
 		}
