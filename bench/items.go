@@ -158,31 +158,32 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 	sec.add(row{name: "in process: open the state and find the environment", median: us(ld.median), p99: us(ld.p99), n: strconv.Itoa(ld.n), target: "—"})
 	sec.add(row{name: "in process: first call on a new connection (dial + call)", median: us(fd.median), p99: us(fd.p99), n: strconv.Itoa(fd.n), target: "—"})
 
-	// Package initialisation of the binary, from the runtime's own trace.
-	initTotals := []time.Duration{}
-	perPkg := map[string][]time.Duration{}
-	for i := 0; i < 9; i++ {
-		_, stderr, err := runProc([]string{"GODEBUG=inittrace=1"}, callArgv...)
-		if err != nil {
-			return err
+	// Package initialisation of both binaries, from the runtime's own trace.
+	traces := func(argv []string) ([]time.Duration, map[string][]time.Duration, error) {
+		var totals []time.Duration
+		perPkg := map[string][]time.Duration{}
+		for i := 0; i < 9; i++ {
+			_, stderr, err := runProc([]string{"GODEBUG=inittrace=1"}, argv...)
+			if err != nil {
+				return nil, nil, err
+			}
+			total, pk := parseInitTrace(stderr)
+			totals = append(totals, total)
+			for p, d := range pk {
+				perPkg[p] = append(perPkg[p], d)
+			}
 		}
-		total, pk := parseInitTrace(stderr)
-		initTotals = append(initTotals, total)
-		for p, d := range pk {
-			perPkg[p] = append(perPkg[p], d)
-		}
+		return totals, perPkg, nil
 	}
-	it := distOf(initTotals)
-	var fullInits []time.Duration
-	for i := 0; i < 9; i++ {
-		_, stderr, err := runProc([]string{"GODEBUG=inittrace=1"}, fullCallArgv...)
-		if err != nil {
-			return err
-		}
-		total, _ := parseInitTrace(stderr)
-		fullInits = append(fullInits, total)
+	initTotals, perPkg, err := traces(callArgv)
+	if err != nil {
+		return err
 	}
-	fit := distOf(fullInits)
+	fullInits, _, err := traces(fullCallArgv)
+	if err != nil {
+		return err
+	}
+	it, fit := distOf(initTotals), distOf(fullInits)
 	type pd struct {
 		pkg string
 		d   time.Duration

@@ -8,6 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rfenv/rfenv/cmd/iostreams"
+	"github.com/rfenv/rfenv/cmd/output"
+
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/protocol"
@@ -99,4 +102,26 @@ func fullBinary(getenv func(string) string) (string, error) {
 		return "", errs.New(errs.Infra, "this rfenv is the lean front: builds and Kubernetes run in %s, which is not beside it (%s); install both binaries of the release together, or set %s to its path", protocol.FullBinaryName, p, FullBinaryEnv)
 	}
 	return p, nil
+}
+
+// fullBinaryDo finds the full binary and runs do with its path; an error says what failed.
+func fullBinaryDo(getenv func(string) string, do func(path string) (int, error)) (int, error) {
+	p, err := fullBinary(getenv)
+	if err != nil {
+		return ExitInfra, err
+	}
+	code, err := do(p)
+	if err != nil {
+		return ExitInfra, errs.New(errs.Infra, "running %s: %v", p, err)
+	}
+	return code, nil
+}
+
+// handOffFailed reports a hand-off that could not run the full binary.
+func handOffFailed(ios *iostreams.IOStreams, code int, err error) int {
+	if err == nil {
+		return code
+	}
+	output.New(ios, false).Error(err.Error())
+	return ExitCode(err)
 }

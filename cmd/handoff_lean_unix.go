@@ -7,8 +7,6 @@ import (
 	"syscall"
 
 	"github.com/rfenv/rfenv/cmd/iostreams"
-	"github.com/rfenv/rfenv/cmd/output"
-	"github.com/rfenv/rfenv/pkg/errs"
 )
 
 // leanBuild: this is the lean front (see handoff.go).
@@ -17,11 +15,8 @@ const leanBuild = true
 // runFull replaces this process with the full binary, given the same arguments: the process ID,
 // streams, signals and exit code stay the caller's. It returns only when the exec failed.
 func runFull(ios *iostreams.IOStreams, getenv func(string) string, args []string) int {
-	p, err := fullBinary(getenv)
-	if err == nil {
-		err = syscall.Exec(p, append([]string{p}, args...), os.Environ())
-		err = errs.New(errs.Infra, "running %s: %v", p, err)
-	}
-	output.New(ios, false).Error(err.Error())
-	return ExitCode(err)
+	code, err := fullBinaryDo(getenv, func(p string) (int, error) {
+		return ExitOK, syscall.Exec(p, append([]string{p}, args...), os.Environ())
+	})
+	return handOffFailed(ios, code, err)
 }

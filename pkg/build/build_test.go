@@ -1,3 +1,5 @@
+//go:build !rfenvlean
+
 package build
 
 import (
