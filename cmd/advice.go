@@ -15,6 +15,14 @@ func withFlagAdvice(err error) error {
 	if errors.As(err, &conflict) {
 		return &advisedError{err: err, advice: "; pass --force-recreate to replace its replicas, or `rfenv down " + conflict.Env + "` first"}
 	}
+	var none *pool.NoReplicaError
+	if errors.As(err, &none) {
+		advice := "; check `rfenv stats " + none.Env + "`, and run `rfenv up` on it to replace dead replicas"
+		if none.NoRoute {
+			advice = "; its replicas' addresses have no route from here: run `rfenv up` on it again with --transport auto (the default) or published, which reaches them at ports published on their hosts' 127.0.0.1"
+		}
+		return &advisedError{err: err, advice: advice}
+	}
 	var lost *pool.ReplicaLostError
 	if errors.As(err, &lost) {
 		return &lostInCLITerms{err}

@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,7 +15,9 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/rfenv/rfenv/pkg/state"
 	"github.com/rfenv/rfenv/pkg/testutil/e2e"
+	"github.com/rfenv/rfenv/pkg/testutil/sshd"
 )
 
 // TestE2ETransportAuto (issue 12 part 2): where a container's bridge address does not answer, as on
@@ -22,9 +27,6 @@ import (
 // rfenv runs with that group alone. Without the rule auto stays direct. Nothing is ever published
 // beyond 127.0.0.1.
 func TestE2ETransportAuto(t *testing.T) {
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Fatalf("iptables (Debian's iptables package) is needed to make the bridge unreachable: %v", err)
-	}
 	docker := e2e.Docker(t)
 	dir := e2e.StateDir(t)
 	image := e2e.Image(t, "actor")
@@ -41,21 +43,13 @@ func TestE2ETransportAuto(t *testing.T) {
 	}
 
 	// The fault: the bridge subnet unreachable for processes of group gid, and only for them.
-	subnet := bridgeSubnet(t, docker)
-	var b [2]byte
-	rand.Read(b[:])
-	gid := 40000 + uint32(binary.BigEndian.Uint16(b[:]))%20000
-	rule := []string{"OUTPUT", "-m", "owner", "--gid-owner", strconv.Itoa(int(gid)), "-d", subnet, "-j", "REJECT", "--reject-with", "icmp-net-unreachable"}
-	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables -I %v: %v: %s", rule, err, out)
-	}
-	t.Cleanup(func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+	gid := cutBridge(t, docker)
 	cut := newProcEnv(t, dir)
 	cut.gid = gid
 	// It provably happened: the direct environment is unreachable for rfenv in that group, while
 	// the same command outside it works.
-	if r := cut.run("call", direct, "add", "--arg", "a=1", "--arg", "b=2"); r.code != ExitInfra {
-		t.Fatalf("a call to a direct replica across the cut bridge: exit %d (%s), want %d", r.code, r.stderr, ExitInfra)
+	if r := cut.run("call", direct, "add", "--arg", "a=1", "--arg", "b=2"); r.code != ExitInfra || !strings.Contains(r.stderr, "--transport auto") {
+		t.Fatalf("a call to a direct replica across the cut bridge: exit %d (%s), want %d advising --transport auto", r.code, r.stderr, ExitInfra)
 	}
 	if r := free.run("call", direct, "add", "--arg", "a=1", "--arg", "b=2"); r.code != 0 || strings.TrimSpace(r.stdout) != "3" {
 		t.Fatalf("the same call outside the group: %d %q %s", r.code, r.stdout, r.stderr)
@@ -133,6 +127,24 @@ func TestE2ETransportAuto(t *testing.T) {
 	free.run("down", direct)
 }
 
+// cutBridge makes the default bridge network's subnet unreachable (ENETUNREACH) for processes of a
+// group ID made up for the test, with an iptables OUTPUT rule matched on the owner, and returns it.
+func cutBridge(t *testing.T, docker *client.Client) uint32 {
+	t.Helper()
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Fatalf("iptables (Debian's iptables package) is needed to make the bridge unreachable: %v", err)
+	}
+	var b [2]byte
+	rand.Read(b[:])
+	gid := 40000 + uint32(binary.BigEndian.Uint16(b[:]))%20000
+	rule := []string{"OUTPUT", "-m", "owner", "--gid-owner", strconv.Itoa(int(gid)), "-d", bridgeSubnet(t, docker), "-j", "REJECT", "--reject-with", "icmp-net-unreachable"}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables -I %v: %v: %s", rule, err, out)
+	}
+	t.Cleanup(func() { exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+	return gid
+}
+
 // bridgeSubnet is the default bridge network's IPv4 subnet.
 func bridgeSubnet(t *testing.T, docker *client.Client) string {
 	t.Helper()
@@ -156,4 +168,100 @@ func hasTransport(envs []envView, name, transport string) bool {
 		}
 	}
 	return false
+}
+
+// TestE2ETransportTCPDaemon: a tcp:// daemon that is not on this machine publishes ports on its own
+// host's loopback, out of reach. The daemon here is this machine's, served on the host side of a
+// veth pair (an address rfenv cannot tell from another machine's). --transport published is
+// refused, naming ssh://; auto where the bridge has no route fails at once with the same way out;
+// auto where it has one reaches the replicas directly and publishes nothing.
+func TestE2ETransportTCPDaemon(t *testing.T) {
+	docker := e2e.Docker(t)
+	dir := e2e.StateDir(t)
+	image := e2e.Image(t, "actor")
+	ns := sshd.NewNetns(t)
+	daemon := forwardDocker(t, docker, ns.HostIP)
+	free := newProcEnv(t, dir)
+	free.extra = []string{"DOCKER_HOST=" + daemon}
+	id := state.StateID(dir)
+
+	name := uniqueName("tcppub")
+	r := free.run("up", image, "--name", name, "--transport", "published")
+	t.Logf("up --transport published: exit %d in %s", r.code, r.elapsed)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "ssh://") || !strings.Contains(r.stderr, daemon) {
+		t.Fatalf("up --transport published on %s: exit %d, %s; want %d naming the daemon and ssh://", daemon, r.code, r.stderr, ExitUsage)
+	}
+	if n := len(e2e.List(t, docker, id)); n != 0 {
+		t.Fatalf("a refused up left %d containers", n)
+	}
+
+	cut := newProcEnv(t, dir)
+	cut.extra, cut.gid = free.extra, cutBridge(t, docker)
+	name = uniqueName("tcpcut")
+	r = cut.run("up", image, "--name", name)
+	t.Logf("auto with no route: exit %d in %s", r.code, r.elapsed)
+	if r.code != ExitInfra || !strings.Contains(r.stderr, "not routable") || !strings.Contains(r.stderr, "ssh://") {
+		t.Fatalf("auto on %s with no route to the bridge: exit %d, %s; want %d explaining the route and naming ssh://", daemon, r.code, r.stderr, ExitInfra)
+	}
+	if n := len(e2e.List(t, docker, id)); n != 0 {
+		t.Errorf("the failed up left %d containers", n)
+	}
+
+	name = uniqueName("tcpok")
+	r = free.run("up", image, "--name", name, "--json")
+	t.Logf("auto with a route: exit %d in %s", r.code, r.elapsed)
+	if r.code != 0 {
+		t.Fatalf("auto on %s: %d %s", daemon, r.code, r.stderr)
+	}
+	v := decodeJSON[envView](t, r.stdout)
+	if v.Transport != "direct" {
+		t.Errorf("auto on a tcp:// daemon with a routable bridge chose %q", v.Transport)
+	}
+	var ids []string
+	for _, c := range e2e.List(t, docker, id) {
+		ids = append(ids, c.ID)
+		if c := e2e.Inspect(t, docker, c.ID); c.HostConfig != nil && len(c.HostConfig.PortBindings) > 0 {
+			t.Errorf("%s publishes %v on a daemon whose loopback is out of reach", c.Name, c.HostConfig.PortBindings)
+		}
+	}
+	if got := strings.TrimSpace(free.run("call", name, "add", "--arg", "a=2", "--arg", "b=3").stdout); got != "5" {
+		t.Errorf("call = %q", got)
+	}
+	if r := free.run("down", name); r.code != 0 {
+		t.Errorf("down: %d %s", r.code, r.stderr)
+	}
+}
+
+// forwardDocker serves the local daemon's socket on addr (a TCP port Docker's clients reach as a
+// tcp:// daemon) until the test ends, and returns the daemon's URL.
+func forwardDocker(t *testing.T, docker *client.Client, addr netip.Addr) string {
+	t.Helper()
+	sock, ok := strings.CutPrefix(docker.DaemonHost(), "unix://")
+	if !ok {
+		t.Fatalf("the test daemon is at %s; forwarding needs its unix socket", docker.DaemonHost())
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				d, err := net.Dial("unix", sock)
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				go io.Copy(d, c)
+				io.Copy(c, d)
+			}()
+		}
+	}()
+	return "tcp://" + ln.Addr().String()
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/rfenv/rfenv/pkg/errs"
 )
@@ -119,3 +120,24 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// NoReplicaError says that no replica of the environment could take a call: each one is down,
+// and nothing ran.
+type NoReplicaError struct {
+	Env, Method string
+	Reasons     []string // why each replica is out of rotation
+	// NoRoute: some replica's address has no route from this machine (its bridge address seen
+	// from outside Docker's host, or behind a firewall).
+	NoRoute bool
+}
+
+func (e *NoReplicaError) Error() string {
+	detail := ""
+	if len(e.Reasons) > 0 {
+		detail = " (" + strings.Join(e.Reasons, "; ") + ")"
+	}
+	return fmt.Sprintf("no healthy replica of %s can take %s%s", e.Env, e.Method, detail)
+}
+
+// Unwrap makes it an error of kind errs.Infra.
+func (e *NoReplicaError) Unwrap() error { return errs.Infra }

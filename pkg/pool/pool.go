@@ -488,15 +488,12 @@ func (p *Pool) contextError(ctx context.Context, method string, err error) error
 }
 
 func (p *Pool) noReplicaError(ctx context.Context, method string, tried []*replica) error {
-	var reasons []string
+	e := &NoReplicaError{Env: p.opts.Name, Method: method}
 	for _, r := range p.list() {
 		if why := r.why(); !r.available() && why != "" {
-			reasons = append(reasons, fmt.Sprintf("replica %d: %s", r.ep.Index, why))
+			e.Reasons = append(e.Reasons, fmt.Sprintf("replica %d: %s", r.ep.Index, why))
+			e.NoRoute = e.NoRoute || strings.Contains(why, "network is unreachable") || strings.Contains(why, "no route to host")
 		}
 	}
-	detail := ""
-	if len(reasons) > 0 {
-		detail = " (" + strings.Join(reasons, "; ") + ")"
-	}
-	return errs.New(errs.Infra, "no healthy replica of %s can take %s%s; check `rfenv stats %s`, and run `rfenv up` on it to replace dead replicas", p.opts.Name, method, detail, p.opts.Name)
+	return e
 }

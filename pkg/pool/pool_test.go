@@ -205,7 +205,7 @@ func TestNoHealthyReplica(t *testing.T) {
 	p, _ := New([]Endpoint{{Index: 0, Address: dead}}, Options{Name: "e"})
 	defer p.Close()
 	_, err := p.Call(context.Background(), Request{Method: "m"})
-	if !errors.Is(err, errs.Infra) || !strings.Contains(err.Error(), "no healthy replica of e") || !strings.Contains(err.Error(), "rfenv up") {
+	if !errors.Is(err, errs.Infra) || !strings.Contains(err.Error(), "no healthy replica of e") || !errors.As(err, new(*NoReplicaError)) {
 		t.Errorf("err = %v", err)
 	}
 }
