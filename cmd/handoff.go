@@ -35,8 +35,12 @@ var leanCommands = map[string]bool{
 	cobra.ShellCompRequestCmd: true, cobra.ShellCompNoDescRequestCmd: true,
 }
 
-// envCommands are the lean commands whose arguments name environments.
-var envCommands = map[string]bool{"call": true, "session": true, "methods": true, "stats": true}
+// envCommands are the lean commands whose arguments name environments (completion requests name
+// them too: a method name of an environment the front cannot open is completed by rfenv-full).
+var envCommands = map[string]bool{
+	"call": true, "session": true, "methods": true, "stats": true,
+	cobra.ShellCompRequestCmd: true, cobra.ShellCompNoDescRequestCmd: true,
+}
 
 // needsFull says whether the lean front must hand args to the full binary before parsing them.
 func needsFull(root *cobra.Command, args []string) bool {
