@@ -62,7 +62,7 @@ test-k8s: base-image k8s-binaries
 	@command -v docker-registry >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; }
 	RFENV_TEST_K8S=1 $(GO) test $(TEST_FLAGS) -v -run 'K8s' -bench 'K8s' -benchtime 1x ./pkg/kube/
 
-## k8s-binaries: build the test cluster's Kubernetes binary into the cache (at low priority)
+## k8s-binaries: build the test cluster's Kubernetes binary into the cache (cold: minutes)
 k8s-binaries:
 	RFENV_TEST_K8S=1 $(GO) test -count=1 -timeout 45m -run TestBuildBinaries ./pkg/testutil/kubecluster/
 
