@@ -240,13 +240,13 @@ func TestSSHConfigAlias(t *testing.T) {
 `, s.Port, s.ClientKeyPath, kh))
 
 	// The default config path (~/.ssh/config), resolved from HOME.
-	c := New(mustTarget(t, "ssh://myalias"), Options{SystemConfigFile: None, AgentSocket: None, Logger: testLogger(t)})
+	c := New(mustTarget(t, "ssh://myalias"), Options{SystemConfigFile: None, AgentSocket: None, Logger: testLogger(t), DialTimeout: testDialTimeout})
 	defer c.Close()
 	checkTunnelHTTP(t, c)
 
 	// And an explicit config path.
 	moved := writeFile(t, t.TempDir(), "cfg", fmt.Sprintf("Host other\n HostName 127.0.0.1\n Port %d\n User root\n IdentityFile %s\n UserKnownHostsFile %s\n", s.Port, s.ClientKeyPath, kh))
-	c2 := New(mustTarget(t, "ssh://other"), Options{ConfigFile: moved, SystemConfigFile: None, AgentSocket: None})
+	c2 := New(mustTarget(t, "ssh://other"), Options{ConfigFile: moved, SystemConfigFile: None, AgentSocket: None, DialTimeout: testDialTimeout})
 	defer c2.Close()
 	checkTunnelHTTP(t, c2)
 }
