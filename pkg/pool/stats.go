@@ -110,6 +110,15 @@ func (p *Pool) instanceStats(ctx context.Context, r *replica) InstanceStats {
 		return s
 	}
 	s.Healthy = h.Ready()
+	if h.Status == "busy" && r.available() {
+		// Fresh evidence the other way: a call runs there past its deadline (the check after that
+		// call can come before the server started it, on a loaded machine). Out of rotation until
+		// it returns, as checkBusy would have put it.
+		r.setReason("busy: a call is running past its deadline")
+		r.busy.Store(true)
+		p.redispatch()
+		p.startProbe(r)
+	}
 	if s.Healthy && !r.healthy.Load() && !r.rejected.Load() {
 		// Fresh evidence: a replica out of rotation answers ok now (its probe may be backing off).
 		r.healthy.Store(true)
