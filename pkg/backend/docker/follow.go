@@ -113,27 +113,37 @@ func checkToken(ctx context.Context, conn *host.Conn, addr string, rec *state.En
 	if rec.Type == pool.KindHTTP {
 		path = "/"
 	}
+	status, err := getThrough(ctx, conn, addr, path, rec.Token)
+	if err != nil {
+		return fmt.Errorf("does not answer there: %w", err)
+	}
+	if status != http.StatusOK && rec.Type != pool.KindHTTP {
+		return fmt.Errorf("it answers %s there with %d, not as the environment's server", path, status)
+	}
+	return nil
+}
+
+// getThrough sends GET path to addr through conn's dialer (SSH for remote hosts), with the token
+// when there is one, and returns the answer's status.
+func getThrough(ctx context.Context, conn *host.Conn, addr, path, token string) (int, error) {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return conn.DialContext(ctx, "tcp", addr)
 	}}
 	defer tr.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if rec.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+rec.Token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
-		return fmt.Errorf("does not answer there: %w", err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK && rec.Type != pool.KindHTTP {
-		return fmt.Errorf("it answers %s there with %d, not as the environment's server", path, resp.StatusCode)
-	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // isLoopback says whether a recorded address is a loopback one.

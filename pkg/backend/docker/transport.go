@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -228,19 +227,6 @@ func (c *Backend) settleAuto(ctx context.Context, rec *state.Environment, instan
 func askHealth(ctx context.Context, conn *host.Conn, addr, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, bridgeProbeTimeout)
 	defer cancel()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return conn.DialContext(ctx, "tcp", addr)
-	}}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
+	_, err := getThrough(ctx, conn, addr, "/health", token)
+	return err
 }
