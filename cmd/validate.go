@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -217,8 +218,9 @@ func validateInputs(o *ValidateOptions) ([]validate.Input, error) {
 }
 
 // resultFile matches the per-input files an earlier run left, which are removed so that the
-// directory describes this run only.
-var resultFile = regexp.MustCompile(`^\d{5}_.*\.json$`)
+// directory describes this run only. Compiled on first use (as unsafeChars): package
+// initialisation runs in every rfenv process.
+var resultFile = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{5}_.*\.json$`) })
 
 func prepareOutput(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -229,7 +231,7 @@ func prepareOutput(dir string) error {
 		return errs.New(errs.Usage, "--output %s: %v", dir, err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() && (resultFile.MatchString(e.Name()) || e.Name() == "summary.json") {
+		if !e.IsDir() && (resultFile().MatchString(e.Name()) || e.Name() == "summary.json") {
 			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return fmt.Errorf("cannot remove the earlier run's %s: %w", e.Name(), err)
 			}
@@ -295,6 +297,7 @@ func printSummary(f *Factory, o *ValidateOptions, s validate.Summary) {
 	fmt.Fprintln(f.IO.Out, filepath.Join(o.Output, "summary.json"))
 }
 
-var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+// unsafeChars are the characters a file name made from an input leaves out.
+var unsafeChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
-func safeFileName(s string) string { return unsafeChars.ReplaceAllString(s, "_") }
+func safeFileName(s string) string { return unsafeChars().ReplaceAllString(s, "_") }

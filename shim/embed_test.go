@@ -12,6 +12,26 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func TestParseVersion(t *testing.T) {
+	for _, tc := range []struct {
+		src, want string
+		ok        bool
+	}{
+		{"\"\"\"doc\"\"\"\nSHIM_VERSION = \"7\"\nX = 1\n", "7", true},
+		{"SHIM_VERSION = \"12\"\r\n", "12", true},
+		{"SHIM_VERSION = \"\"\n", "", false},
+		{"SHIM_VERSION = \"1a\"\n", "", false},
+		{"# SHIM_VERSION = \"3\"\n", "", false},
+		{"OTHER_SHIM_VERSION = \"3\"\n", "", false},
+		{"", "", false},
+	} {
+		got, ok := parseVersion(tc.src)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseVersion(%q) = %q, %v; want %q, %v", tc.src, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestFilesEmbedded(t *testing.T) {
 	files := Files()
 	if !bytes.HasPrefix(files["shim.py"], []byte("#!/usr/bin/env python3\n")) {

@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/rfenv/rfenv/pkg/errs"
 )
@@ -28,8 +29,10 @@ type GitSource struct {
 }
 
 // scpLike matches git's scp-like syntax, user@host:path (as git itself does, a colon before any
-// slash). A Windows drive letter ("C:\...") is not a host, hence the two-character minimum.
-var scpLike = regexp.MustCompile(`^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]{2,}:.`)
+// slash). A Windows drive letter ("C:\...") is not a host, hence the two-character minimum. It is
+// compiled on first use, as this package's other expressions are: package initialisation runs in
+// every rfenv process, `rfenv call` included.
+var scpLike = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._~-]+@[A-Za-z0-9.-]{2,}:.`) })
 
 // IsGitURL reports whether s names a git repository rather than a local directory: an https://,
 // http://, ssh://, git:// or file:// URL, or the scp-like user@host:path form. A plain path that
@@ -40,7 +43,7 @@ func IsGitURL(s string) bool {
 			return true
 		}
 	}
-	return scpLike.MatchString(s)
+	return scpLike().MatchString(s)
 }
 
 // ParseGitSource splits URL#ref:subdir. Errors are of kind errs.Usage.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/rfenv/rfenv/pkg/errs"
 )
@@ -43,7 +44,7 @@ type GitOptions struct {
 }
 
 // hexCommit is a full or abbreviated commit hash, which no server advertises as a ref.
-var hexCommit = regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`)
+var hexCommit = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-fA-F]{7,64}$`) })
 
 // CloneGit fetches src's ref (only that commit, depth 1) into a new temporary directory and checks
 // it out. It uses the git binary, so that the user's credentials and SSH configuration work as they
@@ -82,7 +83,7 @@ func CloneGit(ctx context.Context, src GitSource, o GitOptions) (*GitCheckout, e
 	}
 	if _, err := g.run(ctx, "fetch", "--quiet", "--depth", "1", "--no-tags", "origin", ref); err != nil {
 		// A server that forbids fetching an unadvertised commit by hash: take the whole history.
-		if !hexCommit.MatchString(src.Ref) || errs.KindOf(err) == errs.Infra {
+		if !hexCommit().MatchString(src.Ref) || errs.KindOf(err) == errs.Infra {
 			return nil, err
 		}
 		if _, err2 := g.run(ctx, "fetch", "--quiet", "--no-tags", "origin"); err2 != nil {
