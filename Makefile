@@ -20,8 +20,8 @@ WHEEL_PLATFORMS := linux/amd64:manylinux2014_x86_64 linux/arm64:manylinux2014_aa
 
 all: build
 
-## build: the lean front $(BIN) (tag rfenvlean: the call path only, so that a call starts fast) and
-## the full binary rfenv-full beside it, which the front hands builds and Kubernetes to
+## build: the lean front $(BIN) (tag rfenvlean, cmd/front: runs `rfenv call` itself, so that a call
+## starts fast) and the full binary rfenv-full beside it, which the front hands everything else to
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(dir $(BIN))rfenv-full .
 	CGO_ENABLED=0 $(GO) build -trimpath -tags rfenvlean -ldflags '$(LDFLAGS)' -o $(BIN) .

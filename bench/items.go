@@ -76,7 +76,17 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 	if err != nil {
 		return err
 	}
-	environ := append(os.Environ(), "RFENV_STATE_DIR="+h.stateDir, "NO_COLOR=1")
+	floor, err := h.floorCallBinary(ctx)
+	if err != nil {
+		return err
+	}
+	rec := env.Record()
+	port := rec.Instances[0].Port
+	if port == 0 {
+		port = rec.Port
+	}
+	environ := append(os.Environ(), "RFENV_STATE_DIR="+h.stateDir, "NO_COLOR=1",
+		"FLOOR_ADDR="+net.JoinHostPort(rec.Instances[0].Address, strconv.Itoa(port)), "FLOOR_TOKEN="+rec.Token)
 	runProc := func(extraEnv []string, argv ...string) (time.Duration, []byte, error) {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = append(environ, extraEnv...)
@@ -98,10 +108,12 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 		argv  []string
 	}{
 		{"`rfenv call NAME echo --arg x=1` (whole process)", callArgv},
-		{"`rfenv version` (process start and package init only)", []string{bin, "version"}},
+		{"`rfenv version` (handed by the front to rfenv-full: both binaries start)", []string{bin, "version"}},
 		{"empty Go program (exec + Go runtime start)", []string{emptyGo}},
 		{"/bin/true (exec floor)", []string{"/bin/true"}},
 		{"the same call by rfenv-full, the full binary (BuildKit, client-go linked; reference)", fullCallArgv},
+		{"floor: a Go program that only sends the same call with net/http (bench/floorcall)", []string{floor}},
+		{"floor: the same call written to one TCP connection, no net/http Transport (floorcall -raw)", []string{floor, "-raw"}},
 	}
 	times := make([][]time.Duration, len(kinds))
 	for i := 0; i < 3; i++ { // warm the page cache
@@ -131,6 +143,9 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 	ratio := float64(call.median) / float64(empty.median)
 	sec.add(row{name: "`rfenv call` / empty Go program (median)", median: fmt.Sprintf("%.2f×", ratio), p99: fmt.Sprintf("%.2f×", float64(call.p99)/float64(empty.p99)), target: "≤ 3×", met: boolp(ratio <= 3)})
 	sec.add(row{name: "rfenv-full call / empty Go program (median; reference)", median: fmt.Sprintf("%.2f×", float64(fullCall.median)/float64(empty.median)), target: "—"})
+	floorHTTP, floorRaw := distOf(times[5]), distOf(times[6])
+	sec.add(row{name: "floor net/http call / empty Go program (median; the least a Go client of net/http takes)", median: fmt.Sprintf("%.2f×", float64(floorHTTP.median)/float64(empty.median)), target: "—"})
+	sec.add(row{name: "floor raw TCP call / empty Go program (median; the least any Go process takes)", median: fmt.Sprintf("%.2f×", float64(floorRaw.median)/float64(empty.median)), target: "—"})
 
 	// In-process: the state load and a call on a fresh connection, as `rfenv call` does them.
 	var loads, firsts []time.Duration
@@ -199,10 +214,10 @@ func itemProcess(ctx context.Context, h *harness, sec *section) error {
 	}
 	sec.add(row{name: "package init inside `rfenv call` (GODEBUG=inittrace=1, sum of clock)", median: ms(it.median), p99: ms(it.p99), n: strconv.Itoa(it.n), target: "—"})
 	sec.add(row{name: "package init inside the same call by rfenv-full (reference)", median: ms(fit.median), p99: ms(fit.p99), n: strconv.Itoa(fit.n), target: "—"})
-	sec.note("Breakdown at the median: process start to main ≈ `rfenv version` %s (of which exec + Go runtime ≈ empty Go program %s, package init %s); state load %s; first call on a new connection %s. The remainder of the %s is cobra/config set-up, output and exit.",
-		ms(distOf(times[1]).median), ms(distOf(times[2]).median), ms(it.median), us(ld.median), us(fd.median), ms(call.median))
+	sec.note("Breakdown at the median: exec + Go runtime ≈ the empty Go program %s; package init %s; state load %s; first call on a new connection %s; the rest of the %s is reading the configuration and the flags, printing and exit. A Go program that makes only this call takes %s with net/http (%s above the empty program) and %s on a bare TCP connection: `rfenv call` is %s above the net/http floor.",
+		ms(empty.median), ms(it.median), us(ld.median), us(fd.median), ms(call.median), ms(floorHTTP.median), ms(floorHTTP.median-empty.median), ms(floorRaw.median), ms(call.median-floorHTTP.median))
 	sec.note("Slowest package inits (median of 9 traces): %s.", strings.Join(tops, ", "))
-	sec.note("`rfenv` is the lean front (built with tag rfenvlean): it links the call path (state, pool, SSH, the Docker client) and hands builds and Kubernetes to rfenv-full beside it. rfenv-full links everything (BuildKit, gRPC, protobuf, client-go); its package init is %s at the median against the front's %s.", ms(fit.median), ms(it.median))
+	sec.note("`rfenv` is the lean front (cmd/front, tag rfenvlean): it links the configuration, the state file, pkg/pool and pkg/running, runs plain calls itself and hands every other command line to rfenv-full beside it. rfenv-full links everything (the Docker client, BuildKit, gRPC, client-go, cobra, lipgloss); its package init is %s at the median against the front's %s.", ms(fit.median), ms(it.median))
 	return nil
 }
 
@@ -223,6 +238,21 @@ func parseInitTrace(stderr []byte) (time.Duration, map[string]time.Duration) {
 		per[m[1]] += d
 	}
 	return total, per
+}
+
+// floorCallBinary builds bench/floorcall, the floor of a whole-process call (see its comment).
+func (h *harness) floorCallBinary(ctx context.Context) (string, error) {
+	bin := filepath.Join(h.tmp, "floorcall")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./bench/floorcall")
+	cmd.Dir = h.cfg.root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build bench/floorcall: %v: %s", err, out)
+	}
+	return bin, nil
 }
 
 // emptyGoBinary compiles `func main() {}` (the floor of any Go process's start).

@@ -59,7 +59,7 @@ func main() {
 	flag.IntVar(&cfg.runs, "runs", 5, "repeated throughput and batch runs per configuration (the median is reported)")
 	flag.IntVar(&cfg.rounds, "rounds", 20, "interleaved rounds of the latency comparisons")
 	flag.IntVar(&cfg.perRound, "per-round", 250, "sequential calls per side in each latency round")
-	flag.IntVar(&cfg.procRuns, "proc-runs", 50, "runs of each process in item 2 (rfenv call, rfenv version, ...)")
+	flag.IntVar(&cfg.procRuns, "proc-runs", 200, "runs of each process in items 2 and 16 (rfenv call, rfenv version, ...)")
 	flag.IntVar(&cfg.upReps, "up-reps", 3, "up/down repetitions per replica count")
 	flag.IntVar(&cfg.buildReps, "build-reps", 5, "repetitions of each kind of build")
 	flag.StringVar(&cfg.sshTime, "ssh-benchtime", "3s", "-benchtime of BenchmarkSSH (item 7)")

@@ -25,7 +25,7 @@ func runBatch(ctx context.Context, f *Factory, o *CallOptions, timeout time.Dura
 		defer fh.Close()
 		in = fh
 	}
-	env, err := f.Env(ctx, o.Name, envOptions(o.Balancer, o.Retries)...)
+	env, err := f.Env(ctx, o.Name, o.EnvOptions()...)
 	if err != nil {
 		return err
 	}

@@ -6,25 +6,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rfenv/rfenv/cmd/config"
+	"github.com/rfenv/rfenv/cmd/flags"
 	"github.com/rfenv/rfenv/pkg/callargs"
-	"github.com/rfenv/rfenv/pkg/errs"
-	"github.com/rfenv/rfenv/pkg/rfenv"
 )
 
-// CallOptions are `rfenv call`'s inputs.
-type CallOptions struct {
-	Name     string
-	Method   string
-	Arg      []string
-	ArgStr   []string
-	ArgsJSON string
-	Timeout  string
-	Retries  int
-	Balancer string
-	Batch    string
-	Conc     int
-	Session  string
-}
+// CallOptions are `rfenv call`'s inputs (defined in cmd/flags, which the lean front shares).
+type CallOptions = flags.Call
 
 func newCallCmd(f *Factory) *cobra.Command {
 	o := &CallOptions{}
@@ -63,44 +50,23 @@ method, 4 infrastructure (Docker, network, no healthy replica), 6 session lost, 
 			return runCall(cmd.Context(), f, o)
 		},
 	}
-	fl := c.Flags()
-	fl.StringArrayVarP(&o.Arg, "arg", "a", nil, "keyword argument k=v, v parsed as JSON if it can be (repeatable)")
-	fl.StringArrayVar(&o.ArgStr, "arg-str", nil, "keyword argument k=v, v always a string (repeatable)")
-	fl.StringVar(&o.ArgsJSON, "args-json", "", "all arguments as JSON: an object (keyword) or array (positional); @file or - for stdin")
-	fl.StringVar(&o.Timeout, "timeout", f.Config.String(config.KeyTimeout), "deadline of the call: 90, 90s, 1m30s")
-	fl.IntVar(&o.Retries, "retries", 0, "retry a call that may have reached a replica up to N times on others (side effects may repeat)")
-	fl.StringVar(&o.Balancer, "lb", "", "override the environment's balancing strategy for this call")
-	fl.StringVar(&o.Batch, "batch", "", "run one call per JSON line of FILE (- for stdin); writes one JSON line per input, in order")
-	fl.IntVarP(&o.Conc, "concurrency", "j", 16, "calls at once with --batch")
-	fl.StringVar(&o.Session, "session", "", "run on the replica of session KEY (opened on first use): see `rfenv session`")
+	o.Register(c.Flags(), f.Config.String(config.KeyTimeout))
 	return c
 }
 
 func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
-	timeout, err := config.ParseDuration(o.Timeout)
+	timeout, err := o.Check()
 	if err != nil {
-		return errs.New(errs.Usage, "--timeout: %v", err)
-	}
-	if o.Retries < 0 {
-		return errs.New(errs.Usage, "--retries %d: must be 0 or more", o.Retries)
-	}
-	if o.Session != "" && (o.Retries > 0 || o.Balancer != "") {
-		return errs.New(errs.Usage, "--session pins the call to its session's replica: drop --retries and --lb")
-	}
-	if o.Session != "" && o.Batch != "" {
-		return errs.New(errs.Usage, "--batch lines carry their own sessions: put \"session\": \"KEY\" on each line instead of --session")
+		return err
 	}
 	if o.Batch != "" {
-		if len(o.Arg)+len(o.ArgStr) > 0 || o.ArgsJSON != "" {
-			return errs.New(errs.Usage, "--batch takes the arguments from its lines; drop --arg, --arg-str and --args-json")
-		}
 		return runBatch(ctx, f, o, timeout)
 	}
 	args, err := callargs.Parse(callargs.Input{Arg: o.Arg, ArgStr: o.ArgStr, ArgJSON: o.ArgsJSON, Stdin: f.IO.In})
 	if err != nil {
 		return err
 	}
-	env, err := f.Env(ctx, o.Name, envOptions(o.Balancer, o.Retries)...)
+	env, err := f.Env(ctx, o.Name, o.EnvOptions()...)
 	if err != nil {
 		return err
 	}
@@ -124,17 +90,4 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 		return err
 	}
 	return f.Printer().JSON(res)
-}
-
-// envOptions turns call flags into library options. Round-robin shares its rotation with other
-// rfenv processes through a counter beside the state file.
-func envOptions(balancer string, retries int) []rfenv.EnvOption {
-	opts := []rfenv.EnvOption{rfenv.WithSharedRoundRobin()}
-	if balancer != "" {
-		opts = append(opts, rfenv.WithBalancing(balancer))
-	}
-	if retries > 0 {
-		opts = append(opts, rfenv.WithRetries(retries))
-	}
-	return opts
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rfenv/rfenv/cmd/config"
+	"github.com/rfenv/rfenv/cmd/flags"
 	"github.com/rfenv/rfenv/cmd/iostreams"
 	"github.com/rfenv/rfenv/cmd/output"
 	"github.com/rfenv/rfenv/pkg/rfenv"
@@ -19,14 +20,7 @@ type Factory struct {
 	Config *config.Config
 	Getenv func(string) string
 
-	// Global flags.
-	StateDir        string
-	Verbose         bool
-	Quiet           bool
-	SSHKnownHosts   string
-	SSHConfigFile   string
-	SSHAcceptNew    bool
-	SSHIdentityFile []string
+	flags.Global // the global flags
 
 	once   sync.Once
 	client *rfenv.Client
@@ -75,13 +69,7 @@ func (f *Factory) Close() {
 }
 
 // Logger writes diagnostics to stderr: warnings by default, everything with --verbose.
-func (f *Factory) Logger() *slog.Logger {
-	level := slog.LevelWarn
-	if f.Verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level}))
-}
+func (f *Factory) Logger() *slog.Logger { return f.Global.Logger(f.IO.ErrOut) }
 
 // Printer returns the output printer honouring --quiet.
 func (f *Factory) Printer() *output.Printer { return output.New(f.IO, f.Quiet) }

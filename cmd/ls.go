@@ -44,13 +44,6 @@ func runLs(ctx context.Context, f *Factory, o *LsOptions) error {
 	if err != nil {
 		return err
 	}
-	for _, rec := range recs {
-		// The lean front hands ls to the full binary when an environment runs on a backend it
-		// leaves out, so that every environment's health is shown.
-		if err := client.Linked(ctx, rec.Name); err != nil {
-			return err
-		}
-	}
 	views := make([]envView, len(recs))
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

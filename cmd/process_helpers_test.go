@@ -91,6 +91,8 @@ type procEnv struct {
 	// gid, when not 0, runs rfenv with this group ID alone (the transport test cuts the bridge
 	// network off for it with an iptables owner match).
 	gid uint32
+	// bin, when set, is the binary to run instead of the lean front (rfenvBinary).
+	bin string
 }
 
 func newProcEnv(t testing.TB, stateDir string) *procEnv {
@@ -144,7 +146,11 @@ func (s *syncBuffer) String() string {
 // start runs rfenv with args in the background.
 func (e *procEnv) start(stdin string, args ...string) *proc {
 	e.t.Helper()
-	cmd := exec.Command(rfenvBinary(e.t), args...)
+	bin := e.bin
+	if bin == "" {
+		bin = rfenvBinary(e.t)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = e.environ()
 	cmd.Stdin = strings.NewReader(stdin)
 	if e.gid != 0 {

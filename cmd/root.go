@@ -42,20 +42,13 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 			if f.StateDir == "" {
 				f.StateDir = cfg.String(config.KeyStateDir)
 			}
-			return checkLinked(cmd.Context(), f, cmd, args)
+			return nil
 		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return errs.New(errs.Usage, "%v (see `%s --help`)", err, c.CommandPath())
 	})
-	pf := root.PersistentFlags()
-	pf.StringVar(&f.StateDir, "state-dir", "", "state directory (default $RFENV_STATE_DIR, $XDG_STATE_HOME/rfenv or ~/.local/state/rfenv)")
-	pf.BoolVarP(&f.Verbose, "verbose", "V", false, "show diagnostics and tracebacks")
-	pf.BoolVarP(&f.Quiet, "quiet", "q", false, "print no progress or decoration")
-	pf.StringVar(&f.SSHKnownHosts, "ssh-known-hosts", "", "known_hosts file for ssh:// hosts (default ~/.ssh/known_hosts)")
-	pf.StringVar(&f.SSHConfigFile, "ssh-config", "", "ssh config file (default ~/.ssh/config)")
-	pf.BoolVar(&f.SSHAcceptNew, "ssh-accept-new", false, "trust and record the key of an ssh host seen for the first time")
-	pf.StringArrayVar(&f.SSHIdentityFile, "ssh-identity", nil, "private key for ssh:// hosts (repeatable)")
+	f.Global.Register(root.PersistentFlags())
 
 	root.AddGroup(
 		&cobra.Group{ID: groupLifecycle, Title: "Environment lifecycle:"},
@@ -66,7 +59,7 @@ methods over HTTP with load balancing, deadlines and health tracking.`,
 		newInitCmd(f), newBuildCmd(f), newUpCmd(f), newDevCmd(f), newDownCmd(f), newAttachCmd(f),
 		newCallCmd(f), newSessionCmd(f), newValidateCmd(f), newServeCmd(f, nil),
 		newMethodsCmd(f), newStatsCmd(f), newLsCmd(f), newLogsCmd(f),
-		newConfigCmd(f), newVersionCmd(f),
+		newConfigCmd(f), newVersionCmd(f), newFrontCmd(f),
 	} {
 		root.AddCommand(c)
 	}

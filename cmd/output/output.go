@@ -1,11 +1,9 @@
 // Package output renders what commands print: tables styled with lipgloss on a terminal and
-// tab-separated when piped, JSON indented on a terminal and one line otherwise, and status messages
-// on stderr that --quiet silences.
+// tab-separated when piped, and, through cmd/output/plain, JSON indented on a terminal and one line
+// otherwise and status messages on stderr that --quiet silences.
 package output
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/rfenv/rfenv/cmd/iostreams"
+	"github.com/rfenv/rfenv/cmd/output/plain"
 )
 
 // Printer writes a command's output.
@@ -22,14 +21,12 @@ type Printer struct {
 	IO    *iostreams.IOStreams
 	Quiet bool
 	out   *lipgloss.Renderer
-	err   *lipgloss.Renderer
 }
 
 // New returns a Printer for the streams.
 func New(ios *iostreams.IOStreams, quiet bool) *Printer {
 	p := &Printer{IO: ios, Quiet: quiet}
 	p.out = renderer(ios.Out, ios.ColorEnabled())
-	p.err = renderer(ios.ErrOut, ios.ErrColorEnabled())
 	return p
 }
 
@@ -43,45 +40,16 @@ func renderer(w io.Writer, color bool) *lipgloss.Renderer {
 	return r
 }
 
-// Palette.
+// Palette (the same colours as plain's status lines).
 var (
-	green  = lipgloss.Color("42")
-	red    = lipgloss.Color("196")
-	yellow = lipgloss.Color("214")
-	grey   = lipgloss.Color("245")
-	cyan   = lipgloss.Color("39")
+	red   = lipgloss.Color(plain.Red)
+	green = lipgloss.Color(plain.Green)
+	grey  = lipgloss.Color(plain.Grey)
+	cyan  = lipgloss.Color(plain.Cyan)
 )
 
 // JSON writes v as JSON to stdout: indented on a terminal, one line otherwise.
-func (p *Printer) JSON(v any) error {
-	var data []byte
-	var err error
-	if raw, ok := v.(json.RawMessage); ok {
-		data, err = p.rawJSON(raw)
-	} else if p.IO.IsStdoutTTY() {
-		data, err = json.MarshalIndent(v, "", "  ")
-	} else {
-		data, err = json.Marshal(v)
-	}
-	if err != nil {
-		return err
-	}
-	data = append(data, '\n')
-	_, err = p.IO.Out.Write(data)
-	return err
-}
-
-func (p *Printer) rawJSON(raw json.RawMessage) ([]byte, error) {
-	var buf bytes.Buffer
-	if p.IO.IsStdoutTTY() {
-		if err := json.Indent(&buf, raw, "", "  "); err != nil {
-			return nil, err
-		}
-	} else if err := json.Compact(&buf, raw); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+func (p *Printer) JSON(v any) error { return plain.JSON(p.IO, v) }
 
 // Table writes rows under headers to stdout: a styled table on a terminal, tab-separated values
 // (headers included, upper-case) otherwise, so that scripts can cut and awk it.
@@ -129,33 +97,16 @@ func sanitizeTSV(r []string) []string {
 }
 
 // Success prints a status line with a check mark to stderr, unless quiet.
-func (p *Printer) Success(format string, args ...any) {
-	p.status(p.err.NewStyle().Foreground(green).Render("✓"), format, args...)
-}
+func (p *Printer) Success(format string, args ...any) { plain.Success(p.IO, p.Quiet, format, args...) }
 
 // Info prints a neutral status line to stderr, unless quiet.
-func (p *Printer) Info(format string, args ...any) {
-	p.status(p.err.NewStyle().Foreground(grey).Render("•"), format, args...)
-}
+func (p *Printer) Info(format string, args ...any) { plain.Info(p.IO, p.Quiet, format, args...) }
 
 // Warn prints a warning to stderr, even when quiet: warnings are not decoration.
-func (p *Printer) Warn(format string, args ...any) {
-	mark := p.err.NewStyle().Foreground(yellow).Render("!")
-	fmt.Fprintf(p.IO.ErrOut, "%s %s\n", mark, fmt.Sprintf(format, args...))
-}
+func (p *Printer) Warn(format string, args ...any) { plain.Warn(p.IO, format, args...) }
 
 // Error formats an error message for stderr.
-func (p *Printer) Error(msg string) {
-	mark := p.err.NewStyle().Foreground(red).Bold(true).Render("error:")
-	fmt.Fprintf(p.IO.ErrOut, "%s %s\n", mark, msg)
-}
-
-func (p *Printer) status(mark, format string, args ...any) {
-	if p.Quiet {
-		return
-	}
-	fmt.Fprintf(p.IO.ErrOut, "%s %s\n", mark, fmt.Sprintf(format, args...))
-}
+func (p *Printer) Error(msg string) { plain.Error(p.IO, msg) }
 
 // Good colours text green on stdout when colour is on (e.g. a healthy count).
 func (p *Printer) Good(s string) string { return p.out.NewStyle().Foreground(green).Render(s) }

@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/running"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
@@ -50,15 +52,9 @@ type Backend interface {
 	Explain(ctx context.Context, env *state.Environment, replica int, afterCall bool) string
 }
 
-// Follower is a backend whose replicas can come back at a new address (a restarted container). The
-// library asks it about a replica that stopped answering.
-type Follower interface {
-	// Follow finds where replica runs now. It returns the replica's updated instance and true when
-	// it moved and answers there with the environment's token, and records that in the state file.
-	Follow(ctx context.Context, env *state.Environment, replica int) (state.Instance, bool, error)
-	// Endpoints makes the pool's endpoints of instances.
-	Endpoints(env *state.Environment, instances []state.Instance) []pool.Endpoint
-}
+// Follower is a backend whose replicas can come back at a new address (a restarted container); the
+// Env (pkg/running) asks it about a replica that stopped answering.
+type Follower = running.Follower
 
 // UpRequest is what up asks a backend for.
 type UpRequest struct {
@@ -79,11 +75,7 @@ type Opened struct {
 
 // Watcher follows an environment's replicas while it is held, for backends whose replicas come and
 // go on their own (Kubernetes pods).
-type Watcher interface {
-	// Start feeds the current endpoints to set whenever they change, until Stop.
-	Start(set func([]pool.Endpoint))
-	Stop()
-}
+type Watcher = running.Watcher
 
 // Orphan is a replica (container, or Kubernetes object) that no state entry owns.
 type Orphan struct {
@@ -97,6 +89,6 @@ type Orphan struct {
 // and the logger.
 type Deps struct {
 	Store *state.Store
-	Hosts *host.Connector
+	Hosts *dockerhost.Connector
 	Log   *slog.Logger
 }

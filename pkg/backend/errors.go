@@ -28,18 +28,3 @@ func (e *ConfigConflictError) Error() string {
 
 // Unwrap makes it an error of kind errs.Conflict.
 func (e *ConfigConflictError) Unwrap() error { return errs.Conflict }
-
-// NotLinkedError says that an environment runs on a backend this build of rfenv leaves out: the
-// lean front binary (tag rfenvlean) links no Kubernetes client. It is returned before anything is
-// done, so the command can be run again by the full binary.
-type NotLinkedError struct {
-	Env     string
-	Backend string
-}
-
-func (e *NotLinkedError) Error() string {
-	return fmt.Sprintf("environment %s runs on the %s backend, which this lean rfenv binary leaves out; run it with the full binary", e.Env, e.Backend)
-}
-
-// Unwrap makes it an error of kind errs.Usage.
-func (e *NotLinkedError) Unwrap() error { return errs.Usage }

@@ -1,5 +1,3 @@
-//go:build !rfenvlean
-
 // Package build turns an environment directory (env.py, optionally a Dockerfile and
 // requirements.txt) into a Docker image, through the BuildKit that dockerd embeds.
 //

@@ -1,5 +1,3 @@
-//go:build !rfenvlean
-
 package build
 
 import (

@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/protocol"
@@ -66,7 +67,7 @@ type Replica struct {
 
 // Create creates (but does not start) the container for spec. A container of the same name that rfenv
 // did not create is never touched: that is a Conflict error.
-func Create(ctx context.Context, conn *host.Conn, spec Spec) (string, error) {
+func Create(ctx context.Context, conn *dockerhost.Conn, spec Spec) (string, error) {
 	name := Name(spec.Env, spec.Index)
 	labels := map[string]string{}
 	for k, v := range spec.Labels {
@@ -137,7 +138,7 @@ var initTrue = true
 // conflictError explains a name collision. up plans around every container of the environment that
 // carries this state directory's labels, so the one in the way was started by someone else: by hand,
 // or by rfenv with another state directory. Neither is rfenv's to remove, so the advice says who can.
-func conflictError(ctx context.Context, conn *host.Conn, name string, spec Spec) error {
+func conflictError(ctx context.Context, conn *dockerhost.Conn, name string, spec Spec) error {
 	owner := "was not started by rfenv"
 	fix := fmt.Sprintf("remove it yourself (docker rm -f %s) if it is not needed", name)
 	if res, err := conn.Docker.ContainerInspect(ctx, name, client.ContainerInspectOptions{}); err == nil && res.Container.Config != nil {
@@ -165,7 +166,7 @@ func GPURequest(v string) (container.DeviceRequest, error) {
 	return req, nil
 }
 
-func copySecrets(ctx context.Context, conn *host.Conn, id string, secrets map[string]string) error {
+func copySecrets(ctx context.Context, conn *dockerhost.Conn, id string, secrets map[string]string) error {
 	body, err := json.Marshal(secrets)
 	if err != nil {
 		return err
@@ -194,7 +195,7 @@ func copySecrets(ctx context.Context, conn *host.Conn, id string, secrets map[st
 }
 
 // Start starts a created container and returns it with its address.
-func Start(ctx context.Context, conn *host.Conn, id string, spec Spec) (Replica, error) {
+func Start(ctx context.Context, conn *dockerhost.Conn, id string, spec Spec) (Replica, error) {
 	if _, err := conn.Docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return Replica{}, errs.Wrap(errs.Infra, fmt.Errorf("start %s on %s: %w", Name(spec.Env, spec.Index), conn.Spec, err))
 	}
@@ -202,7 +203,7 @@ func Start(ctx context.Context, conn *host.Conn, id string, spec Spec) (Replica,
 }
 
 // Inspect returns a replica's current address and identity.
-func Inspect(ctx context.Context, conn *host.Conn, id, networkName string, port int) (Replica, error) {
+func Inspect(ctx context.Context, conn *dockerhost.Conn, id, networkName string, port int) (Replica, error) {
 	res, err := conn.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -253,7 +254,7 @@ func Address(c container.InspectResponse, networkName string) netip.Addr {
 
 // Remove stops a container (the shim exits on SIGTERM at once; the grace period only bounds a user
 // server that does not) and removes it. A container that is already gone is not an error.
-func Remove(ctx context.Context, conn *host.Conn, id string) error {
+func Remove(ctx context.Context, conn *dockerhost.Conn, id string) error {
 	grace := 2
 	// A failed stop needs no handling: the forced removal below kills whatever is left.
 	_, _ = conn.Docker.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace})
@@ -275,7 +276,7 @@ type Filter struct {
 }
 
 // List returns rfenv-labelled containers (running or not) matching f.
-func List(ctx context.Context, conn *host.Conn, f Filter) ([]container.Summary, error) {
+func List(ctx context.Context, conn *dockerhost.Conn, f Filter) ([]container.Summary, error) {
 	filters := make(client.Filters).Add("label", LabelManaged+"=true")
 	if f.StateID != "" {
 		filters.Add("label", LabelState+"="+f.StateID)
@@ -291,7 +292,7 @@ func List(ctx context.Context, conn *host.Conn, f Filter) ([]container.Summary, 
 }
 
 // LogTail returns the last n lines of a container's output, stdout and stderr interleaved.
-func LogTail(ctx context.Context, conn *host.Conn, id string, n int) string {
+func LogTail(ctx context.Context, conn *dockerhost.Conn, id string, n int) string {
 	rc, err := conn.Docker.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
 	if err != nil {
 		return ""
@@ -313,7 +314,7 @@ type ExitWatch struct {
 }
 
 // WatchExit arms an ExitWatch on a created container.
-func WatchExit(ctx context.Context, conn *host.Conn, id string) *ExitWatch {
+func WatchExit(ctx context.Context, conn *dockerhost.Conn, id string) *ExitWatch {
 	ctx, cancel := context.WithCancel(ctx)
 	res := conn.Docker.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	return &ExitWatch{result: res.Result, errc: res.Error, cancel: cancel}
@@ -343,7 +344,7 @@ type ReadyProbe func(ctx context.Context) (ready bool, err error)
 
 // WaitReady polls probe quickly at first (10 ms, backing off to 100 ms) until it reports ready, the
 // container exits (an error with its exit code and last log lines) or ctx ends.
-func WaitReady(ctx context.Context, conn *host.Conn, id, name string, exits <-chan int64, probe ReadyProbe) error {
+func WaitReady(ctx context.Context, conn *dockerhost.Conn, id, name string, exits <-chan int64, probe ReadyProbe) error {
 	delay := 10 * time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -386,7 +387,7 @@ func WaitReady(ctx context.Context, conn *host.Conn, id, name string, exits <-ch
 }
 
 // exitHint explains an exit code that has a usual cause.
-func exitHint(ctx context.Context, conn *host.Conn, id string, code int64) string {
+func exitHint(ctx context.Context, conn *dockerhost.Conn, id string, code int64) string {
 	if res, err := conn.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil && res.Container.State.OOMKilled {
 		return " (killed: out of memory; raise --memory)"
 	}

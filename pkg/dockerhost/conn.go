@@ -1,4 +1,9 @@
-package host
+// Package dockerhost connects to the Docker daemons pkg/host names: the local daemon, a unix socket,
+// or a remote daemon over SSH. A connection carries both the Docker API client and a dialer that
+// reaches container addresses on that host, so a remote container is called through the same SSH
+// connection that manages it. It is apart from pkg/host so that what only names hosts (the lean
+// front binary among them) links no Docker client.
+package dockerhost
 
 import (
 	"context"
@@ -10,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rfenv/rfenv/pkg/errs"
+	"github.com/rfenv/rfenv/pkg/host"
 )
 
 // ContextDialer opens connections; *net.Dialer and SSH connections both are.
@@ -19,7 +25,7 @@ type ContextDialer interface {
 
 // Conn is one daemon: its Docker API client and the way to reach its containers' addresses.
 type Conn struct {
-	Spec   Spec
+	Spec   host.Spec
 	Docker *client.Client
 	dialer ContextDialer
 	close  func() error
@@ -46,7 +52,7 @@ func (c *Conn) Close() error {
 type Options struct {
 	// SSH opens the SSH transport for an ssh:// host. It returns a dialer for "unix" and "tcp" channels
 	// and a function that closes it. Required for ssh:// hosts.
-	SSH    func(ctx context.Context, spec Spec) (ContextDialer, func() error, error)
+	SSH    func(ctx context.Context, spec host.Spec) (ContextDialer, func() error, error)
 	Logger *slog.Logger
 }
 
@@ -74,7 +80,7 @@ func NewConnector(opts Options) *Connector {
 
 // Get returns the connection to spec's daemon, creating it on first use. A failed attempt is not
 // cached, so a later call can try again.
-func (c *Connector) Get(ctx context.Context, spec Spec) (*Conn, error) {
+func (c *Connector) Get(ctx context.Context, spec host.Spec) (*Conn, error) {
 	c.mu.Lock()
 	e, ok := c.conns[spec.Raw]
 	if !ok {
@@ -109,21 +115,21 @@ func (c *Connector) Close() error {
 	return first
 }
 
-func (c *Connector) open(ctx context.Context, spec Spec) (*Conn, error) {
+func (c *Connector) open(ctx context.Context, spec host.Spec) (*Conn, error) {
 	switch spec.Kind {
-	case Local:
+	case host.Local:
 		cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
 		if err != nil {
 			return nil, errs.Wrap(errs.Infra, fmt.Errorf("docker client for %s: %w (check DOCKER_HOST)", spec, err))
 		}
 		return &Conn{Spec: spec, Docker: cli, dialer: &net.Dialer{}}, nil
-	case Unix:
+	case host.Unix:
 		cli, err := client.New(client.WithHost("unix://"+spec.Socket), client.WithAPIVersionNegotiation())
 		if err != nil {
 			return nil, errs.Wrap(errs.Infra, fmt.Errorf("docker client for %s: %w", spec, err))
 		}
 		return &Conn{Spec: spec, Docker: cli, dialer: &net.Dialer{}}, nil
-	case SSH:
+	case host.SSH:
 		if c.opts.SSH == nil {
 			return nil, errs.New(errs.Usage, "host %s: no SSH transport configured", spec)
 		}
@@ -149,7 +155,7 @@ func (c *Connector) open(ctx context.Context, spec Spec) (*Conn, error) {
 		}
 		return &Conn{Spec: spec, Docker: cli, dialer: d, close: closeFn}, nil
 	}
-	if spec.Kind == K8s {
+	if spec.Kind == host.K8s {
 		return nil, errs.New(errs.Conflict, "host %s is a Kubernetes cluster, not a Docker daemon (an environment runs either on a cluster or on Docker hosts; `rfenv down` it first to move it)", spec)
 	}
 	return nil, errs.New(errs.Usage, "host %s: unsupported kind %q", spec, spec.Kind)

@@ -65,3 +65,14 @@ func KindOf(err error) *Kind {
 	}
 	return nil
 }
+
+// Explained is err followed, on the next line, by its diagnosis (why); it keeps err's kind and chain.
+func Explained(err error, why string) error { return &explained{err: err, why: why} }
+
+type explained struct {
+	err error
+	why string
+}
+
+func (e *explained) Error() string { return e.err.Error() + "\n" + e.why }
+func (e *explained) Unwrap() error { return e.err }

@@ -1,7 +1,5 @@
-// Package host names the Docker daemons rfenv places replicas on and connects to them: the local
-// daemon, a unix socket, or a remote daemon over SSH. A connection carries both the Docker API client
-// and a dialer that reaches container addresses on that host, so a remote container is called through
-// the same SSH connection that manages it.
+// Package host names the places rfenv puts replicas on: the local Docker daemon, a unix socket, a
+// remote daemon over SSH, or a Kubernetes cluster. pkg/dockerhost connects to the Docker ones.
 package host
 
 import (

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -141,3 +142,10 @@ func (e *NoReplicaError) Error() string {
 
 // Unwrap makes it an error of kind errs.Infra.
 func (e *NoReplicaError) Unwrap() error { return errs.Infra }
+
+// NotPlaced says whether err failed a call that no replica took: an infrastructure error other than
+// a call lost on its replica (which may have run). Trying such a call again, elsewhere or after
+// following replicas that moved, cannot run it twice.
+func NotPlaced(err error) bool {
+	return errs.KindOf(err) == errs.Infra && !errors.As(err, new(*ReplicaLostError))
+}

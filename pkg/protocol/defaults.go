@@ -51,6 +51,12 @@ const (
 // minutes leaves a method that merely ignores a short deadline the time to finish.
 const DefaultOverdueRestart = 5 * time.Minute
 
-// FullBinaryName is the full rfenv binary that the lean front (built with the rfenvlean tag) hands
-// the commands it does not link to: builds and Kubernetes. It is installed beside the front.
+// FullBinaryName is the full rfenv binary that the lean front (built with the rfenvlean tag, which
+// runs plain calls itself) hands every other command line to. It is installed beside the front.
 const FullBinaryName = "rfenv-full"
+
+// FrontServicesCommand is the full binary's hidden command that the lean front asks for what needs
+// Docker about an environment it calls itself: `__front follow NAME REPLICA` finds where a replica
+// that stopped answering runs now (and prints its instance as JSON if it moved); `__front explain
+// NAME REPLICA [--after-call]` prints what is known to be wrong with it.
+const FrontServicesCommand = "__front"

@@ -60,17 +60,18 @@ func (c *Client) Attach(ctx context.Context, name string, urls []string, o Attac
 	if rec.Type == "" {
 		rec.Type = detectServerKind(ctx, rec.Instances[0].URL)
 	}
-	op, err := attached.New(backend.Deps{}).Open(ctx, rec)
+	b := attached.New(backend.Deps{})
+	op, err := b.Open(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
-	env, err := c.newEnv(op)
+	env, err := c.newEnv(b, op.Env, op)
 	if err != nil {
 		return nil, err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	for i, h := range env.pool.Probe(pctx) {
+	for i, h := range env.Pool().Probe(pctx) {
 		if !h.Ready() {
 			env.Release()
 			return nil, errs.New(errs.Infra, "attach %s: %s does not answer /health as ready (status %s); start the server first", name, urls[i], h.Status)

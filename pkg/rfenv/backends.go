@@ -2,23 +2,23 @@ package rfenv
 
 import (
 	"context"
-	"errors"
-
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/backend/attached"
 	"github.com/rfenv/rfenv/pkg/backend/docker"
+	"github.com/rfenv/rfenv/pkg/backend/kube"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
 // newBackends is the registry: every backend the library can dispatch to. A new backend is one
-// package and one line here (or in backends_full.go, for one the lean front binary leaves out).
+// package and one line here.
 func newBackends(d backend.Deps) []backend.Backend {
-	return append([]backend.Backend{
+	return []backend.Backend{
 		docker.New(d),
 		attached.New(d),
-	}, fullBackends(d)...)
+		kube.New(d),
+	}
 }
 
 // backendNamed returns the backend of a kind.
@@ -37,26 +37,7 @@ func (c *Client) backendOf(rec *state.Environment) (backend.Backend, error) {
 	if b, ok := c.backendNamed(kind); ok {
 		return b, nil
 	}
-	if kind == backend.KindKube || kind == backend.KindDocker || kind == backend.KindAttached {
-		return nil, &backend.NotLinkedError{Env: rec.Name, Backend: kind}
-	}
 	return nil, errs.New(errs.Usage, "environment %s runs on backend %q, which this rfenv does not know; use the rfenv that brought it up", rec.Name, kind)
-}
-
-// Linked checks that this build links the backend of environment name (nil when the state file
-// has no such entry). The lean front binary asks before it runs a command, to hand environments of
-// the backends it leaves out to the full binary.
-func (c *Client) Linked(ctx context.Context, name string) error {
-	rec, err := c.store.Get(ctx, name)
-	if err != nil {
-		return nil
-	}
-	_, err = c.backendOf(rec)
-	var nl *backend.NotLinkedError
-	if errors.As(err, &nl) {
-		return err
-	}
-	return nil
 }
 
 // backendFor is the one backend that handles every host spec. One environment runs in one place: a
@@ -123,4 +104,37 @@ func recordedBackend(rec *state.Environment) string {
 		}
 	}
 	return backend.KindDocker
+}
+
+// FollowReplica asks the backend of environment name where replica runs now. It returns the
+// replica's instance and true when it moved and answers there with the environment's token (the
+// state file then records it); false when it did not move or its backend does not follow replicas.
+func (c *Client) FollowReplica(ctx context.Context, name string, replica int) (state.Instance, bool, error) {
+	rec, err := c.store.Get(ctx, name)
+	if err != nil {
+		return state.Instance{}, false, err
+	}
+	b, err := c.backendOf(rec)
+	if err != nil {
+		return state.Instance{}, false, err
+	}
+	f, ok := b.(backend.Follower)
+	if !ok {
+		return state.Instance{}, false, nil
+	}
+	return f.Follow(ctx, rec, replica)
+}
+
+// ExplainReplica says what the backend of environment name knows to be wrong with replica (""
+// when nothing is known to be); afterCall says a call just broke on it.
+func (c *Client) ExplainReplica(ctx context.Context, name string, replica int, afterCall bool) (string, error) {
+	rec, err := c.store.Get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	b, err := c.backendOf(rec)
+	if err != nil {
+		return "", err
+	}
+	return b.Explain(ctx, rec, replica, afterCall), nil
 }

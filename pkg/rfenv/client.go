@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/sshx"
@@ -26,7 +27,7 @@ import (
 // Client is the entry point of the library. It is safe for concurrent use.
 type Client struct {
 	store *state.Store
-	hosts *host.Connector
+	hosts *dockerhost.Connector
 	log   *slog.Logger
 	cfg   clientConfig
 
@@ -77,7 +78,7 @@ func New(opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{store: st, log: cfg.logger, cfg: cfg}
-	c.hosts = host.NewConnector(host.Options{SSH: c.openSSH, Logger: cfg.logger})
+	c.hosts = dockerhost.NewConnector(dockerhost.Options{SSH: c.openSSH, Logger: cfg.logger})
 	c.backends = newBackends(backend.Deps{Store: st, Hosts: c.hosts, Log: cfg.logger})
 	return c, nil
 }
@@ -93,7 +94,7 @@ func (c *Client) Close() error {
 }
 
 // conn connects to one host.
-func (c *Client) conn(ctx context.Context, spec host.Spec) (*host.Conn, error) {
+func (c *Client) conn(ctx context.Context, spec host.Spec) (*dockerhost.Conn, error) {
 	return c.hosts.Get(ctx, spec)
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
@@ -129,7 +130,7 @@ func (c *Client) StartDev(ctx context.Context, image string, o DevOptions) (*Dev
 	if o.Debounce <= 0 {
 		o.Debounce = DefaultDevDebounce
 	}
-	return &DevEnv{Env: env, c: c, dir: dir, codeDir: codeDir, o: o, reload: newReloadClient(env.rec.Token)}, nil
+	return &DevEnv{Env: env, c: c, dir: dir, codeDir: codeDir, o: o, reload: newReloadClient(env.Record().Token)}, nil
 }
 
 // NameOrDefault is name, or the environment name Up derives from image when name is empty.
@@ -143,7 +144,7 @@ func NameOrDefault(name, image string) string {
 // checkDevName refuses to take over an environment that `rfenv up` started: dev replaces its
 // replicas and removes them at the end, which would silently tear down a running deployment.
 // A dev environment left by an earlier dev session (killed before it could clean up) is reused.
-func (c *Client) checkDevName(ctx context.Context, conn *host.Conn, name string) error {
+func (c *Client) checkDevName(ctx context.Context, conn *dockerhost.Conn, name string) error {
 	rec, err := c.store.Get(ctx, name)
 	if err != nil {
 		return nil // no such environment
@@ -213,12 +214,13 @@ func (d *DevEnv) Reload(ctx context.Context) DevReload {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	t0 := time.Now()
-	ins := d.rec.Instances
+	rec := d.Record()
+	ins := rec.Instances
 	out := DevReload{Replicas: make([]ReplicaReload, len(ins))}
 	var wg sync.WaitGroup
 	for i, in := range ins {
 		wg.Go(func() {
-			rr := d.reload.reload(ctx, d.rec, in)
+			rr := d.reload.reload(ctx, &rec, in)
 			var le *ReloadError
 			if errors.As(rr.Err, &le) {
 				le.localPaths(d.codeDir, d.dir)

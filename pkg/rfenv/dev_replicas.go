@@ -37,10 +37,7 @@ func (c *Client) GetReplicas(ctx context.Context, name string, opts ...EnvOption
 		op, err := b.Open(ctx, &view)
 		var env *Env
 		if err == nil {
-			env, err = c.newEnv(op, opts...)
-		}
-		if env != nil {
-			env.rec = rec
+			env, err = c.newEnv(b, rec, op, opts...)
 		}
 		if err != nil {
 			for _, e := range out {

@@ -3,66 +3,15 @@ package rfenv_test
 import (
 	"context"
 	"encoding/json"
-	"net"
-	"net/http"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 
 	"github.com/rfenv/rfenv/pkg/containers"
 	"github.com/rfenv/rfenv/pkg/rfenv"
 	"github.com/rfenv/rfenv/pkg/state"
-	"github.com/rfenv/rfenv/pkg/testutil/dockertest"
 	"github.com/rfenv/rfenv/pkg/testutil/e2e"
 	"github.com/rfenv/rfenv/pkg/testutil/sshd"
 )
-
-// moveContainer gives a running container another bridge address, the way it happens to users:
-// it is stopped, another container takes its address, and it is started again. The squatter stays
-// (labelled with the state directory, so the test's clean-up removes it). It returns the new address.
-func moveContainer(t *testing.T, docker *client.Client, stateID, id, old string) string {
-	t.Helper()
-	ctx := context.Background()
-	timeout := 5
-	if _, err := docker.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
-		t.Fatal(err)
-	}
-	// Docker hands out the lowest free address: squatters fill the holes below the old address until
-	// one takes it (other containers on the daemon may have left holes).
-	for n := 0; ; n++ {
-		if n == 32 {
-			t.Fatalf("32 squatters did not take the replica's old address %s", old)
-		}
-		res, err := docker.ContainerCreate(ctx, client.ContainerCreateOptions{
-			Name: uniqueName("squatter"),
-			Config: &container.Config{
-				Image:  dockertest.BaseImage(),
-				Cmd:    []string{"sleep", "600"},
-				Labels: map[string]string{containers.LabelState: stateID},
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := docker.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if containers.Address(e2e.Inspect(t, docker, res.ID), "").String() == old {
-			break
-		}
-	}
-	if _, err := docker.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	now := containers.Address(e2e.Inspect(t, docker, id), "")
-	if !now.IsValid() || now.String() == old {
-		t.Fatalf("container %s came back at %s, its old address %s: cannot show a move", id, now, old)
-	}
-	return now.String()
-}
 
 // TestE2EFollowMovedReplica (issue 11, defect 1): a replica whose container comes back at a new
 // address (docker stop/start) is followed — by stats and by a call from a fresh process, which find
@@ -101,7 +50,7 @@ func testFollow(t *testing.T, dir string, newClient func() *rfenv.Client, hosts 
 	env.Release()
 
 	// Stats from another process follows it.
-	now := moveContainer(t, docker, state.StateID(dir), in.ContainerID, in.Address)
+	now := e2e.MoveContainer(t, docker, state.StateID(dir), in.ContainerID, in.Address)
 	awaitReady(t, c, name)
 	c2 := newClient()
 	env2, err := c2.Get(ctx, name)
@@ -119,7 +68,7 @@ func testFollow(t *testing.T, dir string, newClient func() *rfenv.Client, hosts 
 
 	// A call from yet another process follows it too (a single replica: without following, no
 	// replica could take the call).
-	again := moveContainer(t, docker, state.StateID(dir), in.ContainerID, now)
+	again := e2e.MoveContainer(t, docker, state.StateID(dir), in.ContainerID, now)
 	awaitReady(t, c, name)
 	c3 := newClient()
 	env3, err := c3.Get(ctx, name)
@@ -154,17 +103,6 @@ func awaitReady(t *testing.T, c *rfenv.Client, name string) {
 	id := rec.Instances[0].ContainerID
 	e2e.Eventually(t, 60*time.Second, "the restarted replica to serve", func() bool {
 		r := e2e.Inspect(t, docker, id)
-		return r.State != nil && r.State.Running && r.State.Health == nil && healthOK(containers.Address(r, "").String(), rec.Port)
+		return r.State != nil && r.State.Running && r.State.Health == nil && e2e.HealthOK(containers.Address(r, "").String(), rec.Port)
 	})
-}
-
-// healthOK says whether a shim answers /health as ready at addr:port.
-func healthOK(addr string, port int) bool {
-	cl := &http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get("http://" + net.JoinHostPort(addr, strconv.Itoa(port)) + "/health")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }

@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/sshx"
 )
 
-// openSSH connects to an ssh:// host. The host.Connector keeps one Conn per host spec for the life of
+// openSSH connects to an ssh:// host. The dockerhost.Connector keeps one Conn per host spec for the life of
 // the process, and the client's sshx.Pool one SSH connection per server: specs that differ only in
 // the remote socket (two daemons on one machine) share it. sshx re-establishes it when it drops.
 // Errors name the host as the user wrote it, which an ~/.ssh/config alias may not show otherwise.
-func (c *Client) openSSH(ctx context.Context, spec host.Spec) (host.ContextDialer, func() error, error) {
+func (c *Client) openSSH(ctx context.Context, spec host.Spec) (dockerhost.ContextDialer, func() error, error) {
 	cl, err := c.sshClients().Get(spec.Raw)
 	if err == nil {
 		err = cl.Connect(ctx)

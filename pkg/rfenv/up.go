@@ -57,7 +57,7 @@ func (c *Client) Up(ctx context.Context, image string, opts ...UpOption) (*Env, 
 	if err != nil {
 		return nil, err
 	}
-	return c.newEnv(op)
+	return c.newEnv(b, op.Env, op)
 }
 
 // beginUp takes the environment's lock and returns its previous entry (nil if none). An attached

@@ -1,9 +1,10 @@
-package rfenv
+package running
 
 import (
 	"context"
 	"errors"
 
+	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
 )
 
@@ -17,19 +18,10 @@ func (e *Env) Explain(ctx context.Context, err error) error {
 		return err
 	}
 	if why := e.problem(ctx, lost.Replica, true); why != "" {
-		return &explainedError{err: err, why: why}
+		return errs.Explained(err, why)
 	}
 	return err
 }
-
-// explainedError is an error followed by its diagnosis; it keeps the error's kind.
-type explainedError struct {
-	err error
-	why string
-}
-
-func (e *explainedError) Error() string { return e.err.Error() + "\n" + e.why }
-func (e *explainedError) Unwrap() error { return e.err }
 
 // statsWithContainers is Stats plus, for each replica that does not answer, what Docker says about
 // its container.
@@ -53,10 +45,8 @@ func (e *Env) statsWithContainers(ctx context.Context) pool.Stats {
 
 // problem asks the environment's backend what is wrong with a replica.
 func (e *Env) problem(ctx context.Context, replica int, afterCall bool) string {
-	rec := e.record()
-	b, err := e.c.backendOf(rec)
-	if err != nil {
+	if e.d.Backend == nil {
 		return ""
 	}
-	return b.Explain(ctx, rec, replica, afterCall)
+	return e.d.Backend.Explain(ctx, e.record(), replica, afterCall)
 }

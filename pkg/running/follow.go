@@ -1,13 +1,10 @@
-package rfenv
+package running
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 
-	"github.com/rfenv/rfenv/pkg/backend"
-	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -23,10 +20,8 @@ func (e *Env) record() *state.Environment {
 // and some do not answer, it asks the backend where they run now and, if any moved, tries once more.
 func (e *Env) call(ctx context.Context, req pool.Request) (json.RawMessage, error) {
 	res, err := e.pool.Call(ctx, req)
-	if err != nil && e.mayHaveMoved(ctx, err) {
-		if idx := unreachable(e.pool.Stats(ctx)); len(idx) > 0 && e.follow(ctx, idx) {
-			res, err = e.pool.Call(ctx, req)
-		}
+	if err != nil && e.mayHaveMoved(ctx, err) && e.followUnreachable(ctx) {
+		res, err = e.pool.Call(ctx, req)
 	}
 	if err != nil {
 		return nil, e.Explain(ctx, err)
@@ -37,19 +32,15 @@ func (e *Env) call(ctx context.Context, req pool.Request) (json.RawMessage, erro
 // mayHaveMoved says whether a call error could come from replicas at stale addresses: an
 // infrastructure error that is not a call lost mid-way (which may have run, so it is not retried).
 func (e *Env) mayHaveMoved(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errs.KindOf(err) != errs.Infra || errors.As(err, new(*pool.ReplicaLostError)) {
+	if ctx.Err() != nil || !pool.NotPlaced(err) {
 		return false
 	}
 	_, ok := e.follower()
 	return ok
 }
 
-func (e *Env) follower() (backend.Follower, bool) {
-	b, err := e.c.backendOf(e.record())
-	if err != nil {
-		return nil, false
-	}
-	f, ok := b.(backend.Follower)
+func (e *Env) follower() (Follower, bool) {
+	f, ok := e.d.Backend.(Follower)
 	return f, ok
 }
 
@@ -82,7 +73,7 @@ func (e *Env) follow(ctx context.Context, indices []int) bool {
 	for _, idx := range indices {
 		in, ok, err := f.Follow(ctx, &updated, idx)
 		if err != nil {
-			e.c.log.Debug("follow replica", "env", rec.Name, "replica", idx, "err", err)
+			e.d.Log.Debug("follow replica", "env", rec.Name, "replica", idx, "err", err)
 			continue
 		}
 		if !ok {
@@ -103,4 +94,12 @@ func (e *Env) follow(ctx context.Context, indices []int) bool {
 	e.recMu.Unlock()
 	e.pool.SetEndpoints(f.Endpoints(&updated, updated.Instances))
 	return true
+}
+
+// followUnreachable asks the backend where the replicas that do not answer run now (a restarted
+// container can come back at a new address). It records the moved ones in the state file, moves
+// this Env's pool to them, and reports whether any moved.
+func (e *Env) followUnreachable(ctx context.Context) bool {
+	idx := unreachable(e.pool.Stats(ctx))
+	return len(idx) > 0 && e.follow(ctx, idx)
 }

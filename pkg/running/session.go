@@ -1,4 +1,4 @@
-package rfenv
+package running
 
 import (
 	"context"
@@ -13,11 +13,12 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/pool"
+	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
 )
 
 // DefaultSessionTTL is how long a session may idle before it expires (UpOptions.SessionTTL).
-const DefaultSessionTTL = time.Hour
+const DefaultSessionTTL = protocol.DefaultSessionTTL
 
 // Session pins calls to the replica that holds an episode: every call of a session reaches the
 // same server process, from this process or any other using the same state directory. It is never
@@ -265,7 +266,7 @@ func (e *Env) sessionTTL() time.Duration {
 
 // sessionTable is the environment's table (the name was validated when it was recorded).
 func (e *Env) sessionTable() *state.SessionTable {
-	t, _ := e.c.store.Sessions(e.Name())
+	t, _ := e.d.Store.Sessions(e.Name())
 	return t
 }
 

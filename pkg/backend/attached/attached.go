@@ -6,9 +6,9 @@ package attached
 import (
 	"context"
 	"io"
-	"strings"
 
 	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/endpoint"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
@@ -41,7 +41,7 @@ func (Backend) Up(_ context.Context, req backend.UpRequest) (backend.Opened, err
 func (Backend) Open(_ context.Context, rec *state.Environment) (backend.Opened, error) {
 	eps := make([]pool.Endpoint, 0, len(rec.Instances))
 	for _, in := range rec.Instances {
-		eps = append(eps, pool.Endpoint{Index: in.Index, Host: in.Host, Address: strings.TrimPrefix(in.URL, "http://")})
+		eps = append(eps, endpoint.Of(rec, in))
 	}
 	return backend.Opened{Env: rec, Endpoints: eps}, nil
 }

@@ -8,13 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
+	"github.com/rfenv/rfenv/pkg/endpoint"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
@@ -27,7 +28,7 @@ const hostConcurrency = 8
 // Backend runs replicas as containers on Docker daemons.
 type Backend struct {
 	store *state.Store
-	hosts *host.Connector
+	hosts *dockerhost.Connector
 	log   *slog.Logger
 }
 
@@ -58,12 +59,8 @@ func (c *Backend) Open(_ context.Context, rec *state.Environment) (backend.Opene
 func (c *Backend) Endpoints(rec *state.Environment, instances []state.Instance) []pool.Endpoint {
 	eps := make([]pool.Endpoint, 0, len(instances))
 	for _, in := range instances {
-		port := in.Port
-		if port == 0 {
-			port = rec.Port
-		}
-		ep := pool.Endpoint{Index: in.Index, Host: in.Host, Address: net.JoinHostPort(in.Address, strconv.Itoa(port))}
-		if sp, err := host.Parse(in.Host); err == nil && sp.Kind == host.SSH {
+		ep := endpoint.Of(rec, in)
+		if sp, ok := endpoint.OverSSH(in); ok {
 			ep.Dialer = &lazyHostDialer{c: c, spec: sp}
 		}
 		eps = append(eps, ep)
@@ -91,7 +88,7 @@ func (d *lazyHostDialer) DialContext(ctx context.Context, network, addr string) 
 }
 
 // conn connects to one host.
-func (c *Backend) conn(ctx context.Context, spec host.Spec) (*host.Conn, error) {
+func (c *Backend) conn(ctx context.Context, spec host.Spec) (*dockerhost.Conn, error) {
 	return c.hosts.Get(ctx, spec)
 }
 
@@ -105,9 +102,9 @@ func (c *Backend) putEnv(ctx context.Context, rec *state.Environment) error {
 
 // connectAll connects to every host, a bounded number at once. The first host that cannot be reached
 // fails the whole operation, naming that host.
-func (c *Backend) connectAll(ctx context.Context, specs []host.Spec) (map[string]*host.Conn, error) {
+func (c *Backend) connectAll(ctx context.Context, specs []host.Spec) (map[string]*dockerhost.Conn, error) {
 	var mu sync.Mutex
-	out := map[string]*host.Conn{}
+	out := map[string]*dockerhost.Conn{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(hostConcurrency)
 	for _, sp := range specs {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/state"
 	"github.com/rfenv/rfenv/pkg/testutil/dockertest"
@@ -22,14 +23,14 @@ func uniqueName(prefix string) string {
 }
 
 // newTestBackend is the Docker backend over a fresh state directory, as the library makes it.
-func newTestBackend(t *testing.T) (*Backend, *state.Store, *host.Conn) {
+func newTestBackend(t *testing.T) (*Backend, *state.Store, *dockerhost.Conn) {
 	t.Helper()
 	e2e.Docker(t)
 	st, err := state.Open(e2e.StateDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts := host.NewConnector(host.Options{Logger: slog.New(slog.DiscardHandler)})
+	hosts := dockerhost.NewConnector(dockerhost.Options{Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { hosts.Close() })
 	b := New(backend.Deps{Store: st, Hosts: hosts, Log: slog.New(slog.DiscardHandler)})
 	conn, err := b.conn(context.Background(), host.Spec{Kind: host.Local, Raw: host.LocalName})

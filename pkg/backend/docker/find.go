@@ -10,11 +10,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/host"
 )
 
 // findExisting lists the environment's containers on the hosts, by label.
-func (c *Backend) findExisting(ctx context.Context, name string, specs []host.Spec, conns map[string]*host.Conn) ([]existing, error) {
+func (c *Backend) findExisting(ctx context.Context, name string, specs []host.Spec, conns map[string]*dockerhost.Conn) ([]existing, error) {
 	var mu sync.Mutex
 	var out []existing
 	g, gctx := errgroup.WithContext(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
 	"github.com/rfenv/rfenv/pkg/protocol"
@@ -108,7 +109,7 @@ func (c *Backend) Follow(ctx context.Context, rec *state.Environment, replica in
 // checkToken makes sure the server at addr is the environment's: it answers an authenticated
 // request (a shim's /stats) with 200. A user's http server has no such endpoint; its container,
 // inspected by ID, is trusted to be the one at its own address once it answers at all.
-func checkToken(ctx context.Context, conn *host.Conn, addr string, rec *state.Environment) error {
+func checkToken(ctx context.Context, conn *dockerhost.Conn, addr string, rec *state.Environment) error {
 	path := "/stats"
 	if rec.Type == pool.KindHTTP {
 		path = "/"
@@ -125,7 +126,7 @@ func checkToken(ctx context.Context, conn *host.Conn, addr string, rec *state.En
 
 // getThrough sends GET path to addr through conn's dialer (SSH for remote hosts), with the token
 // when there is one, and returns the answer's status.
-func getThrough(ctx context.Context, conn *host.Conn, addr, path, token string) (int, error) {
+func getThrough(ctx context.Context, conn *dockerhost.Conn, addr, path, token string) (int, error) {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return conn.DialContext(ctx, "tcp", addr)
 	}}

@@ -7,13 +7,14 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 )
 
 // ensureImage inspects the image on every host that will run a replica, sending it from the local
 // daemon to hosts that lack it.
-func (c *Backend) ensureImage(ctx context.Context, image string, specs []host.Spec, conns map[string]*host.Conn, o backend.UpOptions) (backend.ImageInfo, error) {
+func (c *Backend) ensureImage(ctx context.Context, image string, specs []host.Spec, conns map[string]*dockerhost.Conn, o backend.UpOptions) (backend.ImageInfo, error) {
 	info := backend.ImageInfo{IDs: map[string]string{}}
 	var missing []host.Spec
 	if o.Pull {

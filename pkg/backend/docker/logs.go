@@ -12,6 +12,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/state"
@@ -91,7 +92,7 @@ func (c *Backend) Logs(ctx context.Context, rec *state.Environment, o backend.Lo
 
 // logSource is one container whose logs are shown.
 type logSource struct {
-	conn   *host.Conn
+	conn   *dockerhost.Conn
 	ref    string // container ID, or name when the state file has no ID
 	label  string // container name
 	prefix string // "" when a single replica is shown

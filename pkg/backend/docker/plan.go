@@ -5,6 +5,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/protocol"
 	"github.com/rfenv/rfenv/pkg/state"
@@ -12,7 +13,7 @@ import (
 
 // existing is a container of the environment found on a host.
 type existing struct {
-	conn    *host.Conn
+	conn    *dockerhost.Conn
 	summary container.Summary
 	index   int
 }
@@ -20,7 +21,7 @@ type existing struct {
 func (e existing) running() bool { return e.summary.State == container.StateRunning }
 
 type toRemove struct {
-	conn *host.Conn
+	conn *dockerhost.Conn
 	id   string
 }
 

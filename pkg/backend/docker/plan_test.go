@@ -12,6 +12,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/host"
 )
 
@@ -20,8 +21,8 @@ import (
 func TestPlanReplicas(t *testing.T) {
 	a := host.Spec{Kind: host.Local, Raw: "localhost"}
 	b := host.Spec{Kind: host.SSH, Raw: "ssh://b"}
-	ca, cb := &host.Conn{Spec: a}, &host.Conn{Spec: b}
-	ctr := func(conn *host.Conn, id string, index int, hash string, running bool, ip string) existing {
+	ca, cb := &dockerhost.Conn{Spec: a}, &dockerhost.Conn{Spec: b}
+	ctr := func(conn *dockerhost.Conn, id string, index int, hash string, running bool, ip string) existing {
 		s := container.Summary{ID: id, Labels: map[string]string{containers.LabelConfigHash: hash}, State: container.StateExited}
 		if running {
 			s.State = container.StateRunning

@@ -9,13 +9,14 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 )
 
 // pullAll pulls image on every host at once. A host that cannot pull (no registry reachable, as in
 // air-gapped clusters) keeps its local copy with a warning; only a host with neither is an error.
-func (c *Backend) pullAll(ctx context.Context, image string, specs []host.Spec, conns map[string]*host.Conn, progress io.Writer) error {
+func (c *Backend) pullAll(ctx context.Context, image string, specs []host.Spec, conns map[string]*dockerhost.Conn, progress io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(hostConcurrency)
 	for _, sp := range specs {

@@ -11,13 +11,14 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 )
 
 // transferImage streams an image from the local daemon into a remote one (docker save | docker load,
 // through the SSH connection), since remote hosts may reach no registry.
-func (c *Backend) transferImage(ctx context.Context, image string, dst host.Spec, conns map[string]*host.Conn, progress io.Writer) error {
+func (c *Backend) transferImage(ctx context.Context, image string, dst host.Spec, conns map[string]*dockerhost.Conn, progress io.Writer) error {
 	src, err := c.conn(ctx, host.Spec{Kind: host.Local, Raw: host.LocalName})
 	if err != nil {
 		return err

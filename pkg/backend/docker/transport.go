@@ -16,6 +16,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
@@ -40,7 +41,7 @@ import (
 const bridgeProbeTimeout = 3 * time.Second
 
 // publishes says whether replicas on conn get their port published on the daemon host's loopback.
-func publishes(transport string, conn *host.Conn) bool {
+func publishes(transport string, conn *dockerhost.Conn) bool {
 	switch transport {
 	case protocol.TransportPublished:
 		return true
@@ -52,7 +53,7 @@ func publishes(transport string, conn *host.Conn) bool {
 
 // loopbackReachable says whether the daemon host's 127.0.0.1 can be reached from here: it is this
 // machine's, or it is reached through the host's SSH connection.
-func loopbackReachable(conn *host.Conn) bool {
+func loopbackReachable(conn *dockerhost.Conn) bool {
 	if conn.Spec.Kind != host.Local || conn.Docker == nil {
 		return true
 	}
@@ -79,7 +80,7 @@ func daemonOnThisMachine(daemonHost string) bool {
 }
 
 // checkTransport refuses, before anything starts, a published transport that could not be reached.
-func checkTransport(o backend.UpOptions, conns map[string]*host.Conn) error {
+func checkTransport(o backend.UpOptions, conns map[string]*dockerhost.Conn) error {
 	if o.Transport != protocol.TransportPublished {
 		return nil
 	}
@@ -94,7 +95,7 @@ func checkTransport(o backend.UpOptions, conns map[string]*host.Conn) error {
 
 // unroutableHint explains a probe that found no route to a replica on a daemon that is not on this
 // machine, where auto has nothing to fall back to; "" for other errors.
-func unroutableHint(conn *host.Conn, err error) string {
+func unroutableHint(conn *dockerhost.Conn, err error) string {
 	if loopbackReachable(conn) || !isUnroutable(err) {
 		return ""
 	}
@@ -108,7 +109,7 @@ func isUnroutable(err error) bool {
 }
 
 // publishedOf is where a container's port is published on its host's loopback.
-func publishedOf(ctx context.Context, conn *host.Conn, id string, port int) (netip.AddrPort, error) {
+func publishedOf(ctx context.Context, conn *dockerhost.Conn, id string, port int) (netip.AddrPort, error) {
 	r, err := conn.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -125,7 +126,7 @@ func publishedOf(ctx context.Context, conn *host.Conn, id string, port int) (net
 type fallbackProbe struct {
 	c         *Backend
 	rec       *state.Environment
-	conn      *host.Conn
+	conn      *dockerhost.Conn
 	in        state.Instance
 	viaPub    *pool.Pool
 	pubFound  bool
@@ -177,7 +178,7 @@ func (f *fallbackProbe) close() {
 // settleAuto records each ready replica of an auto up at its bridge address when it answers there,
 // else at its published port, and returns the environment's transport: direct, published, or mixed
 // when replicas differ. Replicas on hosts where nothing is published stay where they are.
-func (c *Backend) settleAuto(ctx context.Context, rec *state.Environment, instances []state.Instance, conns map[string]*host.Conn) string {
+func (c *Backend) settleAuto(ctx context.Context, rec *state.Environment, instances []state.Instance, conns map[string]*dockerhost.Conn) string {
 	viaPub := make([]bool, len(instances))
 	var wg sync.WaitGroup
 	for i, in := range instances {
@@ -224,7 +225,7 @@ func (c *Backend) settleAuto(ctx context.Context, rec *state.Environment, instan
 
 // askHealth asks /health at addr through conn, with the token. Any HTTP answer proves the address
 // routable (a user's http server may have no /health).
-func askHealth(ctx context.Context, conn *host.Conn, addr, token string) error {
+func askHealth(ctx context.Context, conn *dockerhost.Conn, addr, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, bridgeProbeTimeout)
 	defer cancel()
 	_, err := getThrough(ctx, conn, addr, "/health", token)

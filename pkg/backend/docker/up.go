@@ -14,6 +14,7 @@ import (
 
 	"github.com/rfenv/rfenv/pkg/backend"
 	"github.com/rfenv/rfenv/pkg/containers"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	"github.com/rfenv/rfenv/pkg/pool"
@@ -95,7 +96,7 @@ func (c *Backend) Up(ctx context.Context, req backend.UpRequest) (backend.Opened
 
 // readyAndRecord waits until the started replicas are ready, then records the environment with all
 // of its replicas.
-func (c *Backend) readyAndRecord(ctx context.Context, rec *state.Environment, keep, started []state.Instance, conns map[string]*host.Conn, o backend.UpOptions) error {
+func (c *Backend) readyAndRecord(ctx context.Context, rec *state.Environment, keep, started []state.Instance, conns map[string]*dockerhost.Conn, o backend.UpOptions) error {
 	instances := append(append([]state.Instance{}, keep...), started...)
 	sort.Slice(instances, func(i, j int) bool { return instances[i].Index < instances[j].Index })
 	p, err := c.newPool(rec, instances)
@@ -116,7 +117,7 @@ func (c *Backend) readyAndRecord(ctx context.Context, rec *state.Environment, ke
 
 // rollbackUp undoes a failed up: it removes what this call started, records only the replicas it
 // kept, and turns a cancellation into an interruption. It runs to completion even after Ctrl-C.
-func (c *Backend) rollbackUp(ctx context.Context, name string, rec *state.Environment, plan replicaPlan, started []state.Instance, visit []host.Spec, conns map[string]*host.Conn, upErr error) error {
+func (c *Backend) rollbackUp(ctx context.Context, name string, rec *state.Environment, plan replicaPlan, started []state.Instance, visit []host.Spec, conns map[string]*dockerhost.Conn, upErr error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	var doomed []toRemove
@@ -161,7 +162,7 @@ func (c *Backend) rollbackUp(ctx context.Context, name string, rec *state.Enviro
 }
 
 // startReplicas creates and starts the given replica indices in parallel.
-func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img backend.ImageInfo, kind, token, hash string, indices []int, conns map[string]*host.Conn) ([]state.Instance, error) {
+func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img backend.ImageInfo, kind, token, hash string, indices []int, conns map[string]*dockerhost.Conn) ([]state.Instance, error) {
 	specs, _ := host.ParseAll(o.Hosts)
 	placement := host.Place(o.Replicas, specs)
 	vars := make([]string, 0, len(o.Env)+4)
@@ -226,7 +227,7 @@ func (c *Backend) startReplicas(ctx context.Context, o backend.UpOptions, img ba
 }
 
 // waitReady waits for the started replicas to answer /health, watching for containers that exit.
-func (c *Backend) waitReady(ctx context.Context, rec *state.Environment, p *pool.Pool, started []state.Instance, conns map[string]*host.Conn, o backend.UpOptions) error {
+func (c *Backend) waitReady(ctx context.Context, rec *state.Environment, p *pool.Pool, started []state.Instance, conns map[string]*dockerhost.Conn, o backend.UpOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
@@ -332,7 +333,7 @@ func recordedTransport(o backend.UpOptions) string {
 
 // hashedTransport is o as the configuration hash sees it: a port binding is part of a container's
 // configuration, whichever transport asked for it, so auto and published replicas are the same.
-func hashedTransport(o backend.UpOptions, placement []host.Spec, conns map[string]*host.Conn) backend.UpOptions {
+func hashedTransport(o backend.UpOptions, placement []host.Spec, conns map[string]*dockerhost.Conn) backend.UpOptions {
 	t := protocol.TransportDirect
 	for _, sp := range placement {
 		if conn := conns[sp.Raw]; conn != nil && publishes(o.Transport, conn) {

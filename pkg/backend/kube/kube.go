@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/rfenv/rfenv/pkg/backend"
+	"github.com/rfenv/rfenv/pkg/dockerhost"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/host"
 	kapi "github.com/rfenv/rfenv/pkg/kube"
@@ -18,7 +19,7 @@ import (
 // Backend runs replicas as the pods of a Deployment.
 type Backend struct {
 	store *state.Store
-	hosts *host.Connector // the local Docker daemon, to read an image's labels when it has the image
+	hosts *dockerhost.Connector // the local Docker daemon, to read an image's labels when it has the image
 	log   *slog.Logger
 	kubes kapi.Connector // one connection per cluster namespace
 }
