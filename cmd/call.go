@@ -7,7 +7,6 @@ import (
 
 	"github.com/rfenv/rfenv/cmd/config"
 	"github.com/rfenv/rfenv/cmd/flags"
-	"github.com/rfenv/rfenv/pkg/callargs"
 )
 
 // CallOptions are `rfenv call`'s inputs (defined in cmd/flags, which the lean front shares).
@@ -62,7 +61,7 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 	if o.Batch != "" {
 		return runBatch(ctx, f, o, timeout)
 	}
-	args, err := callargs.Parse(callargs.Input{Arg: o.Arg, ArgStr: o.ArgStr, ArgJSON: o.ArgsJSON, Stdin: f.IO.In})
+	args, err := o.Args(f.IO.In)
 	if err != nil {
 		return err
 	}
@@ -71,21 +70,7 @@ func runCall(ctx context.Context, f *Factory, o *CallOptions) error {
 		return err
 	}
 	defer env.Release()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	pos := make([]any, len(args.Args))
-	for i, a := range args.Args {
-		pos[i] = a
-	}
-	if o.Session != "" {
-		res, err := env.Session(o.Session).CallArgs(ctx, o.Method, pos, args.Kwargs)
-		if err != nil {
-			return err
-		}
-		return f.Printer().JSON(res)
-	}
-	// Through the Env, not its pool: it explains a lost replica and follows one that moved.
-	res, err := env.CallArgs(ctx, o.Method, pos, args.Kwargs)
+	res, err := o.Invoke(ctx, env, args, timeout)
 	if err != nil {
 		return err
 	}

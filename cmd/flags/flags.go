@@ -5,6 +5,8 @@
 package flags
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rfenv/rfenv/cmd/config"
+	"github.com/rfenv/rfenv/pkg/callargs"
 	"github.com/rfenv/rfenv/pkg/errs"
 	"github.com/rfenv/rfenv/pkg/running"
 )
@@ -86,6 +89,27 @@ func (o *Call) EnvOptions() []running.Option {
 		opts = append(opts, running.WithRetries(o.Retries))
 	}
 	return opts
+}
+
+// Args reads the call's arguments from --arg, --arg-str and --args-json (which may read stdin).
+func (o *Call) Args(stdin io.Reader) (callargs.Args, error) {
+	return callargs.Parse(callargs.Input{Arg: o.Arg, ArgStr: o.ArgStr, ArgJSON: o.ArgsJSON, Stdin: stdin})
+}
+
+// Invoke makes the call the flags describe on env with args, within timeout: on the replica of
+// --session when given, else where the balancer picks. It goes through the Env, not its pool, so
+// that a lost replica is explained and one that moved is followed.
+func (o *Call) Invoke(ctx context.Context, env *running.Env, args callargs.Args, timeout time.Duration) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pos := make([]any, len(args.Args))
+	for i, a := range args.Args {
+		pos[i] = a
+	}
+	if o.Session != "" {
+		return env.Session(o.Session).CallArgs(ctx, o.Method, pos, args.Kwargs)
+	}
+	return env.CallArgs(ctx, o.Method, pos, args.Kwargs)
 }
 
 // Check validates the flags together and returns the call's deadline.

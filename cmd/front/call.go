@@ -2,12 +2,10 @@ package front
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/rfenv/rfenv/cmd/iostreams"
 	"github.com/rfenv/rfenv/cmd/output/plain"
 	"github.com/rfenv/rfenv/cmd/report"
-	"github.com/rfenv/rfenv/pkg/callargs"
 	"github.com/rfenv/rfenv/pkg/running"
 	"github.com/rfenv/rfenv/pkg/state"
 )
@@ -35,7 +33,7 @@ func runCall(ctx context.Context, ios *iostreams.IOStreams, getenv func(string) 
 		report.Print(ios, l.Quiet, l.Verbose, err, err.Error())
 		return report.Code(err), false
 	}
-	args, err := callargs.Parse(callargs.Input{Arg: l.Call.Arg, ArgStr: l.Call.ArgStr, ArgJSON: l.Call.ArgsJSON, Stdin: ios.In})
+	args, err := l.Call.Args(ios.In)
 	if err != nil {
 		return fail(err)
 	}
@@ -48,18 +46,7 @@ func runCall(ctx context.Context, ios *iostreams.IOStreams, getenv func(string) 
 		return fail(err)
 	}
 	defer env.Release()
-	callCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	pos := make([]any, len(args.Args))
-	for i, a := range args.Args {
-		pos[i] = a
-	}
-	var res json.RawMessage
-	if l.Call.Session != "" {
-		res, err = env.Session(l.Call.Session).CallArgs(callCtx, l.Call.Method, pos, args.Kwargs)
-	} else {
-		res, err = env.CallArgs(callCtx, l.Call.Method, pos, args.Kwargs)
-	}
+	res, err := l.Call.Invoke(ctx, env, args, timeout)
 	if err != nil {
 		return fail(err)
 	}
