@@ -48,12 +48,7 @@ func callHTTP(addr, token string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("status %d: %s", resp.StatusCode, b)
-	}
-	return b, err
+	return answer(resp)
 }
 
 // callRaw writes the request to a new TCP connection and parses the answer with net/http's reader:
@@ -72,6 +67,11 @@ func callRaw(addr, token string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return answer(resp)
+}
+
+// answer is the body of a 200 answer; another status is an error.
+func answer(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusOK {

@@ -41,7 +41,7 @@ func runCall(ctx context.Context, ios *iostreams.IOStreams, getenv func(string) 
 	if rec.Backend == state.BackendDocker {
 		deps.Backend = fullServices{ios: ios, getenv: getenv, line: l}
 	}
-	env, err := running.New(rec, endpoints(rec), nil, deps, l.Call.EnvOptions()...)
+	env, err := running.New(rec, endpointsOf(rec, rec.Instances), nil, deps, l.Call.EnvOptions()...)
 	if err != nil {
 		return fail(err)
 	}

@@ -53,11 +53,7 @@ func (s fullServices) Follow(ctx context.Context, env *state.Environment, replic
 
 // Endpoints implements running.Follower: the front calls only replicas it can dial directly.
 func (s fullServices) Endpoints(env *state.Environment, instances []state.Instance) []pool.Endpoint {
-	eps := make([]pool.Endpoint, 0, len(instances))
-	for _, in := range instances {
-		eps = append(eps, endpoint.Of(env, in))
-	}
-	return eps
+	return endpointsOf(env, instances)
 }
 
 func (s fullServices) run(ctx context.Context, args ...string) ([]byte, error) {
@@ -79,7 +75,11 @@ func (s fullServices) run(ctx context.Context, args ...string) ([]byte, error) {
 	return out.Bytes(), err
 }
 
-// endpoints are rec's replicas as the front dials them.
-func endpoints(rec *state.Environment) []pool.Endpoint {
-	return fullServices{}.Endpoints(rec, rec.Instances)
+// endpointsOf are instances of env as the front dials them: at their recorded addresses.
+func endpointsOf(env *state.Environment, instances []state.Instance) []pool.Endpoint {
+	eps := make([]pool.Endpoint, 0, len(instances))
+	for _, in := range instances {
+		eps = append(eps, endpoint.Of(env, in))
+	}
+	return eps
 }
